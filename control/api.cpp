@@ -1,0 +1,341 @@
+#include "control/api.hpp"
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cstdio>
+
+namespace brownout::control {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+constexpr const char* kText = "text/plain; charset=utf-8";
+// The Toxiproxy API level we speak; Ruby's client picks PATCH over POST by it.
+constexpr const char* kApiVersion = "2.12.0";
+
+std::string request_id() {
+  static std::atomic<std::uint64_t> counter{0};
+  static const auto start = static_cast<std::uint64_t>(std::time(nullptr));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08llx%012llx", static_cast<unsigned long long>(start & 0xffffffff),
+                static_cast<unsigned long long>(counter.fetch_add(1) & 0xffffffffffffull));
+  return buf;
+}
+
+ApiResponse error_response(const ApiError& e, json::object extra = {}) {
+  json::object o;
+  o["error"] = e.message;
+  o["status"] = e.status;
+  for (auto& [k, v] : extra) o[k] = v;
+  ApiResponse r{e.status, kText, json::serialize(o) + "\n", {{"X-Content-Type-Options", "nosniff"}}};
+  return r;
+}
+
+ApiResponse json_response(int status, const json::value& v) {
+  return ApiResponse{status, kJson, json::serialize(v), {}};
+}
+
+ApiResponse empty(int status) { return ApiResponse{status, "", "", {}}; }
+
+json::value number(double d) {
+  if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
+  return d;
+}
+
+json::object toxic_json(const faults::FaultInstance& t) {
+  json::object attrs;
+  for (const auto& [k, v] : t.values.items) attrs[k] = v;
+  json::object o;
+  o["attributes"] = std::move(attrs);
+  o["name"] = t.name;
+  o["type"] = t.type;
+  o["stream"] = t.stream_text;
+  o["toxicity"] = number(t.toxicity);
+  return o;
+}
+
+json::array toxics_json(const std::vector<ToxicView>& toxics) {
+  json::array a;
+  for (const auto& t : toxics) a.push_back(toxic_json(*t));
+  return a;
+}
+
+json::object proxy_json(const ProxyView& p) {
+  json::object o;
+  o["name"] = p.name;
+  o["listen"] = p.listen;
+  o["upstream"] = p.upstream;
+  o["enabled"] = p.enabled;
+  o["toxics"] = toxics_json(p.toxics);
+  return o;
+}
+
+// Parses a request body the way Toxiproxy's decoder reports failures.
+std::variant<json::value, ApiError> parse_body(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos)
+    return ApiError{400, "bad request body: EOF"};
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) {
+    if (ec == json::error::incomplete) return ApiError{400, "bad request body: unexpected EOF"};
+    return ApiError{400, "bad request body: invalid JSON: " + ec.message()};
+  }
+  return v;
+}
+
+const char* kind_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::array: return "array";
+    case json::kind::object: return "object";
+    case json::kind::string: return "string";
+    case json::kind::bool_: return "bool";
+    case json::kind::null: return "null";
+    default: return "number";
+  }
+}
+
+ApiError type_error(const json::value& v, const std::string& field, const char* want) {
+  return ApiError{400, "bad request body: json: cannot unmarshal " + std::string(kind_name(v)) +
+                           " into field " + field + " of type " + want};
+}
+
+// Reads optional fields; null counts as absent, as Go's decoder treats it.
+std::optional<ApiError> read_string(const json::object& o, const char* key, std::optional<std::string>& out) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) return type_error(*v, key, "string");
+  out = std::string(v->as_string());
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_bool(const json::object& o, const char* key, std::optional<bool>& out) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_bool()) return type_error(*v, key, "bool");
+  out = v->as_bool();
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_number(const json::object& o, const char* key, std::optional<double>& out) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_number()) return type_error(*v, key, "float32");
+  out = v->to_number<double>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_attributes(const json::object& o, std::map<std::string, faults::Value>& out) {
+  const json::value* v = o.if_contains("attributes");
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_object()) return type_error(*v, "attributes", "object");
+  for (const auto& [key, value] : v->as_object()) {
+    switch (value.kind()) {
+      case json::kind::int64: out[key] = value.as_int64(); break;
+      case json::kind::uint64:
+        if (value.as_uint64() > static_cast<std::uint64_t>(INT64_MAX))
+          return ApiError{400, "attribute " + std::string(key) + " is out of range"};
+        out[key] = static_cast<std::int64_t>(value.as_uint64());
+        break;
+      case json::kind::double_: out[key] = value.as_double(); break;
+      case json::kind::bool_: out[key] = value.as_bool(); break;
+      case json::kind::string: out[key] = std::string(value.as_string()); break;
+      default:
+        return ApiError{400, "attribute " + std::string(key) + " has an unsupported type (" +
+                                 kind_name(value) + ")"};
+    }
+  }
+  return std::nullopt;
+}
+
+std::variant<ProxySpec, ApiError> proxy_spec(const json::value& v, const std::string& where) {
+  if (!v.is_object()) return type_error(v, where, "proxy object");
+  const auto& o = v.as_object();
+  std::optional<std::string> name, upstream, listen;
+  std::optional<bool> enabled;
+  for (auto err : {read_string(o, "name", name), read_string(o, "upstream", upstream),
+                   read_string(o, "listen", listen), read_bool(o, "enabled", enabled)})
+    if (err) return *err;
+  return ProxySpec{name.value_or(""), upstream.value_or(""), listen.value_or(""), enabled.value_or(true)};
+}
+
+template <class T>
+bool failed(const Outcome<T>& o) {
+  return std::holds_alternative<ApiError>(o);
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> parts;
+  if (path.empty() || path.front() != '/') return parts;
+  path.remove_prefix(1);
+  for (;;) {
+    const auto slash = path.find('/');
+    parts.emplace_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+}  // namespace
+
+ApiResponse Api::handle(const ApiRequest& req) {
+  ApiResponse r = [&]() -> ApiResponse {
+    if (req.user_agent.rfind("Mozilla/", 0) == 0) return ApiResponse{403, kText, "User agent not allowed\n", {}};
+
+    std::string_view path = req.target;
+    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    const auto parts = split_path(path);
+    const auto& m = req.method;
+    const auto not_found = ApiResponse{404, kText, "404 page not found\n", {}};
+    const auto bad_method = empty(405);
+    const bool update = m == "POST" || m == "PATCH";
+    // A trailing slash or an empty segment is another path, as in Toxiproxy's router.
+    for (const auto& p : parts)
+      if (p.empty()) return not_found;
+
+    if (parts.size() == 1 && parts[0] == "version") {
+      if (m != "GET") return bad_method;
+      json::object o;
+      o["version"] = kApiVersion;
+      o["brownout"] = BROWNOUT_VERSION;
+      return ApiResponse{200, "application/json;charset=utf-8", json::serialize(o) + "\n", {}};
+    }
+    if (parts.size() == 1 && parts[0] == "reset") {
+      if (m != "POST") return bad_method;
+      if (auto err = registry_.reset()) return error_response(*err);
+      return empty(204);
+    }
+    if (parts.size() == 1 && parts[0] == "populate") {
+      if (m != "POST") return bad_method;
+      auto parsed = parse_body(req.body);
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+      const auto& v = std::get<json::value>(parsed);
+      if (!v.is_array()) return error_response(type_error(v, "populate", "[]proxy"));
+      std::vector<ProxySpec> specs;
+      for (const auto& item : v.as_array()) {
+        auto spec = proxy_spec(item, "proxy");
+        if (auto* e = std::get_if<ApiError>(&spec)) return error_response(*e);
+        specs.push_back(std::get<ProxySpec>(spec));
+      }
+      auto result = registry_.populate(specs);
+      json::array done;
+      for (const auto& p : result.proxies) done.push_back(proxy_json(p));
+      if (result.error) return error_response(*result.error, json::object{{"proxies", done}});
+      json::object o;
+      o["proxies"] = done.empty() ? json::value(nullptr) : json::value(done);
+      return json_response(201, o);
+    }
+    if (parts.empty() || parts[0] != "proxies") return not_found;
+
+    if (parts.size() == 1) {
+      if (m == "GET") {
+        json::object o;
+        for (const auto& p : registry_.list()) o[p.name] = proxy_json(p);
+        return json_response(200, o);
+      }
+      if (m != "POST") return bad_method;
+      auto parsed = parse_body(req.body);
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+      auto spec = proxy_spec(std::get<json::value>(parsed), "proxy");
+      if (auto* e = std::get_if<ApiError>(&spec)) return error_response(*e);
+      auto out = registry_.create(std::get<ProxySpec>(spec));
+      if (failed(out)) return error_response(std::get<ApiError>(out));
+      return json_response(201, proxy_json(std::get<ProxyView>(out)));
+    }
+
+    const std::string& name = parts[1];
+    if (parts.size() == 2) {
+      if (m == "GET") {
+        auto out = registry_.get(name);
+        if (failed(out)) return error_response(std::get<ApiError>(out));
+        return json_response(200, proxy_json(std::get<ProxyView>(out)));
+      }
+      if (m == "DELETE") {
+        if (auto err = registry_.remove(name)) return error_response(*err);
+        return empty(204);
+      }
+      if (!update) return bad_method;
+      if (failed(registry_.get(name))) return error_response({404, "proxy not found"});
+      auto parsed = parse_body(req.body);
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+      const auto& v = std::get<json::value>(parsed);
+      if (!v.is_object()) return error_response(type_error(v, "proxy", "proxy object"));
+      ProxyPatch patch;
+      const auto& o = v.as_object();
+      for (auto err : {read_string(o, "listen", patch.listen), read_string(o, "upstream", patch.upstream),
+                       read_bool(o, "enabled", patch.enabled)})
+        if (err) return error_response(*err);
+      if (patch.upstream && patch.upstream->empty()) patch.upstream.reset();
+      auto out = registry_.update(name, patch);
+      if (failed(out)) return error_response(std::get<ApiError>(out));
+      return json_response(200, proxy_json(std::get<ProxyView>(out)));
+    }
+
+    if (parts[2] != "toxics" || parts.size() > 4) return not_found;
+    if (parts.size() == 3) {
+      if (m == "GET") {
+        auto out = registry_.toxics(name);
+        if (failed(out)) return error_response(std::get<ApiError>(out));
+        return json_response(200, toxics_json(std::get<std::vector<ToxicView>>(out)));
+      }
+      if (m != "POST") return bad_method;
+      if (failed(registry_.get(name))) return error_response({404, "proxy not found"});
+      auto parsed = parse_body(req.body);
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+      const auto& v = std::get<json::value>(parsed);
+      if (!v.is_object()) return error_response(type_error(v, "toxic", "toxic object"));
+      const auto& o = v.as_object();
+      ToxicSpec spec;
+      std::optional<std::string> type;
+      for (auto err : {read_string(o, "type", type), read_string(o, "name", spec.name),
+                       read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity),
+                       read_attributes(o, spec.attributes)})
+        if (err) return error_response(*err);
+      spec.type = type.value_or("");
+      auto out = registry_.add_toxic(name, spec);
+      if (failed(out)) return error_response(std::get<ApiError>(out));
+      return json_response(200, toxic_json(*std::get<ToxicView>(out)));
+    }
+
+    const std::string& toxic = parts[3];
+    if (m == "GET") {
+      auto out = registry_.toxic(name, toxic);
+      if (failed(out)) return error_response(std::get<ApiError>(out));
+      return json_response(200, toxic_json(*std::get<ToxicView>(out)));
+    }
+    if (m == "DELETE") {
+      if (auto err = registry_.remove_toxic(name, toxic)) return error_response(*err);
+      return empty(204);
+    }
+    if (!update) return bad_method;
+    if (auto out = registry_.toxic(name, toxic); failed(out)) return error_response(std::get<ApiError>(out));
+    auto parsed = parse_body(req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+    const auto& v = std::get<json::value>(parsed);
+    if (!v.is_object()) return error_response(type_error(v, "toxic", "toxic object"));
+    ToxicPatch patch;
+    const auto& o = v.as_object();
+    for (auto err : {read_number(o, "toxicity", patch.toxicity), read_attributes(o, patch.attributes)})
+      if (err) return error_response(*err);
+    auto out = registry_.update_toxic(name, toxic, patch);
+    if (failed(out)) return error_response(std::get<ApiError>(out));
+    return json_response(200, toxic_json(*std::get<ToxicView>(out)));
+  }();
+  r.headers.emplace_back("X-Toxiproxy-Request-Id", request_id());
+  return r;
+}
+
+std::string load_toxiproxy_config(Registry& registry, const std::string& json_text) {
+  Api api(registry);
+  auto r = api.handle(ApiRequest{"POST", "/populate", json_text, "brownout-config"});
+  if (r.status / 100 == 2) return {};
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (!ec && v.is_object() && v.as_object().contains("error"))
+    return std::string(v.as_object().at("error").as_string());
+  return r.body;
+}
+
+}  // namespace brownout::control

@@ -1,0 +1,293 @@
+#include "control/registry.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "faults/registry.hpp"
+
+namespace brownout::control {
+
+namespace {
+
+ApiError not_found() { return {404, "proxy not found"}; }
+ApiError toxic_not_found() { return {404, "toxic not found"}; }
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool port_is_zero(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  return listen.empty() || (colon != std::string::npos && listen.substr(colon + 1) == "0");
+}
+
+std::optional<ApiError> check_toxicity(double t) {
+  if (!(t >= 0.0 && t <= 1.0))
+    return ApiError{400, "attribute toxicity must be between 0 and 1, got " + std::to_string(t)};
+  return std::nullopt;
+}
+
+}  // namespace
+
+Registry::~Registry() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, e] : proxies_) stop(e);
+}
+
+Registry::Entry* Registry::find(const std::string& name) {
+  auto it = proxies_.find(name);
+  return it == proxies_.end() ? nullptr : &it->second;
+}
+const Registry::Entry* Registry::find(const std::string& name) const {
+  auto it = proxies_.find(name);
+  return it == proxies_.end() ? nullptr : &it->second;
+}
+
+ProxyView Registry::view(const Entry& e) const {
+  ProxyView v{e.spec.name, e.bound.empty() ? e.spec.listen : e.bound, e.spec.upstream, e.running, {}};
+  v.toxics = e.faults.upstream;
+  v.toxics.insert(v.toxics.end(), e.faults.downstream.begin(), e.faults.downstream.end());
+  return v;
+}
+
+std::optional<ApiError> Registry::start(Entry& e) {
+  if (e.running) return std::nullopt;
+  if (!e.runtime) e.runtime = engine_.make_proxy(e.spec.name);
+  e.runtime->set_upstream(e.spec.upstream);
+  e.runtime->set_faults(std::make_shared<const faults::ChainSet>(e.faults));
+  // Re-enabling binds the address bound before, as Toxiproxy does.
+  auto bound = e.runtime->listen(e.bound.empty() ? e.spec.listen : e.bound);
+  if (!bound) return ApiError{500, bound.error.message};
+  e.bound = *bound.value;
+  e.running = true;
+  spdlog::info("proxy {} listening on {}, upstream {}", e.spec.name, e.bound, e.spec.upstream);
+  return std::nullopt;
+}
+
+void Registry::stop(Entry& e) {
+  if (!e.running) return;
+  e.runtime->close();
+  e.running = false;
+  spdlog::info("proxy {} stopped", e.spec.name);
+}
+
+void Registry::publish(Entry& e) {
+  if (e.runtime) e.runtime->set_faults(std::make_shared<const faults::ChainSet>(e.faults));
+}
+
+std::vector<ProxyView> Registry::list() const {
+  std::lock_guard lock(mutex_);
+  std::vector<ProxyView> out;
+  for (const auto& [name, e] : proxies_) out.push_back(view(e));
+  return out;
+}
+
+Outcome<ProxyView> Registry::get(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  const Entry* e = find(name);
+  if (!e) return not_found();
+  return view(*e);
+}
+
+Outcome<ProxyView> Registry::create(const ProxySpec& spec) {
+  std::lock_guard lock(mutex_);
+  if (spec.name.empty()) return ApiError{400, "missing required field: name"};
+  if (spec.upstream.empty()) return ApiError{400, "missing required field: upstream"};
+  if (find(spec.name)) return ApiError{409, "proxy already exists"};
+  Entry e;
+  e.spec = spec;
+  if (spec.enabled) {
+    if (auto err = start(e)) return *err;  // not added, as Toxiproxy does
+  }
+  auto& stored = proxies_[spec.name] = std::move(e);
+  return view(stored);
+}
+
+Outcome<ProxyView> Registry::update(const std::string& name, const ProxyPatch& patch) {
+  std::lock_guard lock(mutex_);
+  Entry* e = find(name);
+  if (!e) return not_found();
+  const bool listen_changed =
+      patch.listen && (*patch.listen != e->spec.listen || port_is_zero(*patch.listen)) &&
+      *patch.listen != e->bound;
+  const bool upstream_changed = patch.upstream && *patch.upstream != e->spec.upstream;
+  const bool enabled = patch.enabled.value_or(e->running);
+
+  if (listen_changed || upstream_changed) {
+    stop(*e);
+    if (listen_changed) {
+      e->spec.listen = *patch.listen;
+      e->bound.clear();
+    }
+    if (upstream_changed) e->spec.upstream = *patch.upstream;
+  }
+  if (!enabled) {
+    stop(*e);
+  } else if (auto err = start(*e)) {
+    return *err;  // stored with the new values, disabled
+  }
+  return view(*e);
+}
+
+std::optional<ApiError> Registry::remove(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Entry* e = find(name);
+  if (!e) return not_found();
+  stop(*e);
+  proxies_.erase(name);
+  return std::nullopt;
+}
+
+PopulateResult Registry::populate(const std::vector<ProxySpec>& specs) {
+  PopulateResult out;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto at = " at proxy " + std::to_string(i + 1);
+    if (specs[i].name.empty()) {
+      out.error = ApiError{400, "missing required field: name" + at};
+      return out;
+    }
+    if (specs[i].upstream.empty()) {
+      out.error = ApiError{400, "missing required field: upstream" + at};
+      return out;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& spec : specs) {
+    if (Entry* old = find(spec.name)) {
+      const bool same_listen = !port_is_zero(spec.listen) &&
+                               (spec.listen == old->spec.listen || spec.listen == old->bound);
+      if (same_listen && spec.upstream == old->spec.upstream) {
+        out.proxies.push_back(view(*old));
+        continue;
+      }
+      stop(*old);  // replaced by a new proxy: its faults go with it
+    }
+    Entry e;
+    e.spec = spec;
+    if (spec.enabled) {
+      if (auto err = start(e)) {
+        out.error = err;
+        return out;
+      }
+    }
+    auto& stored = proxies_[spec.name] = std::move(e);
+    out.proxies.push_back(view(stored));
+  }
+  return out;
+}
+
+std::optional<ApiError> Registry::reset() {
+  std::lock_guard lock(mutex_);
+  std::optional<ApiError> first_error;
+  for (auto& [name, e] : proxies_) {
+    if (auto err = start(e); err && !first_error) first_error = err;
+    e.faults = {};
+    publish(e);
+  }
+  return first_error;
+}
+
+Outcome<std::vector<ToxicView>> Registry::toxics(const std::string& proxy) const {
+  std::lock_guard lock(mutex_);
+  const Entry* e = find(proxy);
+  if (!e) return not_found();
+  return view(*e).toxics;
+}
+
+Outcome<ToxicView> Registry::toxic(const std::string& proxy, const std::string& toxic) const {
+  std::lock_guard lock(mutex_);
+  const Entry* e = find(proxy);
+  if (!e) return not_found();
+  for (const auto& t : view(*e).toxics)
+    if (t->name == toxic) return t;
+  return toxic_not_found();
+}
+
+Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec& spec) {
+  std::lock_guard lock(mutex_);
+  Entry* e = find(proxy);
+  if (!e) return not_found();
+
+  // Toxiproxy's order of checks: stream, default name, type, name, attributes.
+  const std::string stream_text = spec.stream.value_or("downstream");
+  const std::string stream = lower(stream_text);
+  if (stream != "upstream" && stream != "downstream")
+    return ApiError{400, "stream was invalid, can be either upstream or downstream"};
+  const std::string name = spec.name && !spec.name->empty() ? *spec.name : spec.type + "_" + stream_text;
+  const faults::FaultType* type = faults::find_type(spec.type);
+  if (!type) return ApiError{400, "invalid toxic type"};
+  for (const auto& t : view(*e).toxics)
+    if (t->name == name) return ApiError{409, "toxic already exists"};
+  const double toxicity = spec.toxicity.value_or(1.0);
+  if (auto err = check_toxicity(toxicity)) return *err;
+  auto built = faults::build(*type, spec.attributes);
+  if (!built) return ApiError{400, built.error.message};
+
+  auto instance = std::make_shared<faults::FaultInstance>();
+  instance->id = next_fault_id_++;
+  instance->name = name;
+  instance->type = spec.type;
+  instance->stream_text = stream_text;
+  instance->stream = stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
+  instance->toxicity = toxicity;
+  instance->values = std::move(built.value->values);
+  instance->fault = std::move(built.value->fault);
+  (instance->stream == faults::Stream::upstream ? e->faults.upstream : e->faults.downstream)
+      .push_back(instance);
+  publish(*e);
+  spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type, stream);
+  return ToxicView(instance);
+}
+
+Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::string& toxic,
+                                          const ToxicPatch& patch) {
+  std::lock_guard lock(mutex_);
+  Entry* e = find(proxy);
+  if (!e) return not_found();
+  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
+    for (auto& slot : *chain) {
+      if (slot->name != toxic) continue;
+      const double toxicity = patch.toxicity.value_or(slot->toxicity);
+      if (auto err = check_toxicity(toxicity)) return *err;
+      auto built = faults::build(*faults::find_type(slot->type), patch.attributes, &slot->values);
+      if (!built) return ApiError{400, built.error.message};
+      auto next = std::make_shared<faults::FaultInstance>(*slot);
+      next->toxicity = toxicity;
+      next->values = std::move(built.value->values);
+      next->fault = std::move(built.value->fault);
+      slot = next;
+      publish(*e);
+      spdlog::info("proxy {}: fault {} updated", proxy, toxic);
+      return ToxicView(next);
+    }
+  }
+  return toxic_not_found();
+}
+
+std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const std::string& toxic) {
+  std::lock_guard lock(mutex_);
+  Entry* e = find(proxy);
+  if (!e) return not_found();
+  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
+    auto it = std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
+    if (it == chain->end()) continue;
+    chain->erase(it);
+    publish(*e);
+    spdlog::info("proxy {}: fault {} removed", proxy, toxic);
+    return std::nullopt;
+  }
+  return toxic_not_found();
+}
+
+std::vector<std::pair<std::string, proxy::ProxyCounters>> Registry::counters() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, proxy::ProxyCounters>> out;
+  for (const auto& [name, e] : proxies_)
+    out.emplace_back(name, e.runtime ? e.runtime->counters() : proxy::ProxyCounters{});
+  return out;
+}
+
+}  // namespace brownout::control

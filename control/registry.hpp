@@ -1,0 +1,114 @@
+// The registry: every proxy's configuration and its fault chains, with the
+// semantics of Toxiproxy's API (create, update, populate, reset, toxics). It
+// validates everything before changing anything and publishes each change
+// to the data plane as a new immutable snapshot.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "faults/chain.hpp"
+#include "proxy/engine.hpp"
+
+namespace brownout::control {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+};
+
+template <class T>
+using Outcome = std::variant<T, ApiError>;
+
+using ToxicView = std::shared_ptr<const faults::FaultInstance>;
+
+struct ProxyView {
+  std::string name;
+  std::string listen;
+  std::string upstream;
+  bool enabled = false;
+  std::vector<ToxicView> toxics;  // upstream first, then downstream, each in insertion order
+};
+
+struct ProxySpec {
+  std::string name;
+  std::string upstream;
+  std::string listen;
+  bool enabled = true;
+};
+
+struct ProxyPatch {
+  std::optional<std::string> listen;
+  std::optional<std::string> upstream;
+  std::optional<bool> enabled;
+};
+
+struct ToxicSpec {
+  std::string type;
+  std::optional<std::string> name;
+  std::optional<std::string> stream;
+  std::optional<double> toxicity;
+  std::map<std::string, faults::Value> attributes;
+};
+
+struct ToxicPatch {
+  std::optional<double> toxicity;
+  std::map<std::string, faults::Value> attributes;
+};
+
+struct PopulateResult {
+  std::vector<ProxyView> proxies;
+  std::optional<ApiError> error;  // set when an entry failed; proxies holds those done
+};
+
+class Registry {
+ public:
+  explicit Registry(proxy::Engine& engine) : engine_(engine) {}
+  ~Registry();
+
+  std::vector<ProxyView> list() const;
+  Outcome<ProxyView> get(const std::string& name) const;
+  Outcome<ProxyView> create(const ProxySpec& spec);
+  Outcome<ProxyView> update(const std::string& name, const ProxyPatch& patch);
+  std::optional<ApiError> remove(const std::string& name);
+  PopulateResult populate(const std::vector<ProxySpec>& specs);
+  std::optional<ApiError> reset();
+
+  Outcome<std::vector<ToxicView>> toxics(const std::string& proxy) const;
+  Outcome<ToxicView> toxic(const std::string& proxy, const std::string& toxic) const;
+  Outcome<ToxicView> add_toxic(const std::string& proxy, const ToxicSpec& spec);
+  Outcome<ToxicView> update_toxic(const std::string& proxy, const std::string& toxic,
+                                  const ToxicPatch& patch);
+  std::optional<ApiError> remove_toxic(const std::string& proxy, const std::string& toxic);
+
+  std::vector<std::pair<std::string, proxy::ProxyCounters>> counters() const;
+
+ private:
+  struct Entry {
+    ProxySpec spec;              // listen as the user gave it
+    std::string bound;           // the address actually bound, once started
+    bool running = false;
+    faults::ChainSet faults;
+    std::shared_ptr<proxy::Proxy> runtime;
+  };
+
+  ProxyView view(const Entry& e) const;
+  std::optional<ApiError> start(Entry& e);
+  void stop(Entry& e);
+  void publish(Entry& e);
+  Entry* find(const std::string& name);
+  const Entry* find(const std::string& name) const;
+
+  proxy::Engine& engine_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> proxies_;
+  std::uint64_t next_fault_id_ = 1;
+};
+
+}  // namespace brownout::control

@@ -1,0 +1,107 @@
+#include "control/server.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "control/api.hpp"
+#include "control/http_server.hpp"
+#include "proxy/engine.hpp"
+
+namespace brownout::control {
+
+namespace {
+
+// %* in a pattern: the message escaped for a JSON string.
+class JsonMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+}  // namespace
+
+std::string configure_logging(const std::string& level, const std::string& format) {
+  const auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    return "unknown log level '" + level + "' (expected trace, debug, info, warn, error, critical or off)";
+  if (format != "text" && format != "json") return "unknown log format '" + format + "' (expected text or json)";
+  auto logger = std::make_shared<spdlog::logger>("brownout", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (format == "json") {
+    formatter->add_flag<JsonMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","msg":"%*"})");
+  } else {
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(lvl);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  return {};
+}
+
+struct Server::Impl {
+  explicit Impl(const ServerOptions& o)
+      : options(o),
+        engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : std::random_device{}() * 0x100000001ull ^ std::random_device{}(), o.max_inflight}),
+        registry(engine),
+        api(registry),
+        http([this](const ApiRequest& r) { return api.handle(r); }) {}
+
+  ServerOptions options;
+  proxy::Engine engine;
+  Registry registry;
+  Api api;
+  HttpServer http;
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+Server::~Server() = default;
+
+Registry& Server::registry() { return impl_->registry; }
+std::uint64_t Server::seed() const { return impl_->engine.seed(); }
+
+std::string Server::start() {
+  if (!impl_->options.config.empty()) {
+    std::ifstream in(impl_->options.config);
+    if (!in) return "cannot read config " + impl_->options.config;
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto err = load_toxiproxy_config(impl_->registry, text.str()); !err.empty())
+      return "config " + impl_->options.config + ": " + err;
+  }
+  auto bound = impl_->http.listen(impl_->options.host, impl_->options.port);
+  if (!bound) return bound.error.message;
+  api_address_ = *bound.value;
+  spdlog::info("brownout API on http://{} ({} workers, seed {})", api_address_, impl_->engine.workers(),
+               impl_->engine.seed());
+  return {};
+}
+
+void Server::run(bool handle_signals) { impl_->http.run(handle_signals); }
+void Server::stop() { impl_->http.stop(); }
+
+}  // namespace brownout::control

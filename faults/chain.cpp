@@ -1,0 +1,52 @@
+#include "faults/chain.hpp"
+
+#include <algorithm>
+
+namespace brownout::faults {
+
+bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan) {
+  std::vector<Slot> next;
+  next.reserve(chain.size());
+  for (const auto& instance : chain) {
+    auto old = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) {
+      return s.instance && s.instance->id == instance->id;
+    });
+    if (old != slots_.end() && old->instance == instance) {
+      next.push_back(std::move(*old));
+      continue;
+    }
+    Slot slot;
+    slot.instance = instance;
+    if (old != slots_.end() && old->instance->type == instance->type) {
+      slot.state = std::move(old->state);
+      old->instance.reset();  // consumed: not a removal
+    } else {
+      slot.state = instance->fault->make_state();
+    }
+    slot.picked = ctx.rng.chance(instance->toxicity);
+    if (slot.picked) instance->fault->on_attach(slot.state.get(), ctx, plan);
+    next.push_back(std::move(slot));
+  }
+  bool keep = true;
+  for (const auto& old : slots_) {
+    if (!old.instance || !old.picked) continue;
+    const bool still_there = std::any_of(next.begin(), next.end(), [&](const Slot& s) {
+      return s.instance->id == old.instance->id;
+    });
+    if (!still_there && old.instance->fault->ends_link_on_removal()) keep = false;
+  }
+  slots_ = std::move(next);
+  return keep;
+}
+
+void ChainRunner::on_data(Context& ctx, Plan& plan) {
+  for (auto& slot : slots_)
+    if (slot.picked) slot.instance->fault->on_data(slot.state.get(), ctx, plan);
+}
+
+void ChainRunner::on_eof(Context& ctx, Plan& plan) {
+  for (auto& slot : slots_)
+    if (slot.picked) slot.instance->fault->on_eof(slot.state.get(), ctx, plan);
+}
+
+}  // namespace brownout::faults

@@ -1,0 +1,41 @@
+#include "faults/registry.hpp"
+
+#include <array>
+
+namespace brownout::faults {
+
+// One row per fault type; each is defined in its own file.
+extern const FaultType noop_type;
+extern const FaultType latency_type;
+extern const FaultType bandwidth_type;
+extern const FaultType slow_close_type;
+extern const FaultType timeout_type;
+extern const FaultType reset_peer_type;
+extern const FaultType slicer_type;
+extern const FaultType limit_data_type;
+
+namespace {
+const std::array<const FaultType*, 8> kTypes = {
+    &latency_type, &bandwidth_type, &slow_close_type, &timeout_type,
+    &reset_peer_type, &slicer_type, &limit_data_type, &noop_type,
+};
+}  // namespace
+
+const FaultType* find_type(std::string_view name) {
+  for (const FaultType* t : kTypes)
+    if (t->name == name) return t;
+  return nullptr;
+}
+
+std::span<const FaultType* const> all_types() { return kTypes; }
+
+Result<Built> build(const FaultType& type, const std::map<std::string, Value>& given,
+                    const Values* base) {
+  auto values = resolve_attributes(type.attributes, given, base);
+  if (!values) return Result<Built>::fail(values.error.message, values.error.attribute);
+  auto fault = type.make(*values.value);
+  if (!fault) return Result<Built>::fail(fault.error.message, fault.error.attribute);
+  return Result<Built>::ok(Built{std::move(*values.value), std::move(*fault.value)});
+}
+
+}  // namespace brownout::faults

@@ -1,0 +1,708 @@
+// The data plane: worker threads, listeners and links. A link is one accepted
+// connection and its upstream connection; each of its two directions is one
+// coroutine that reads and, while faults are active, a second that executes
+// the plans the fault chain makes (timed writes and the direction's end).
+#include "proxy/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/intrusive/list.hpp>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "proxy/address.hpp"
+#include "proxy/ring_buffer.hpp"
+
+namespace brownout::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using faults::Clock;
+using faults::EndKind;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kBufferSize = 64 * 1024;
+constexpr int kReadsPerWake = 16;  // fairness between links sharing a thread
+
+// Fast-path buffers live in a per-thread pool and are held only while bytes
+// flow, so an idle link holds no buffer at all.
+class BufferPool {
+ public:
+  std::unique_ptr<char[]> acquire() {
+    if (free_.empty()) return std::make_unique_for_overwrite<char[]>(kBufferSize);
+    auto b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void release(std::unique_ptr<char[]> b) {
+    if (free_.size() < 64) free_.push_back(std::move(b));
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> free_;
+};
+
+thread_local BufferPool buffer_pool;
+
+struct PooledBuffer {
+  PooledBuffer() : data(buffer_pool.acquire()) {}
+  ~PooledBuffer() { buffer_pool.release(std::move(data)); }
+  PooledBuffer(const PooledBuffer&) = delete;
+  PooledBuffer& operator=(const PooledBuffer&) = delete;
+  std::unique_ptr<char[]> data;
+};
+
+std::string lower_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+void log_coroutine_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("link task failed: {}", ex.what());
+  }
+}
+
+struct alignas(64) WorkerCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> active{0};
+  std::atomic<std::uint64_t> upstream_failures{0};
+  std::atomic<std::uint64_t> bytes_upstream{0};
+  std::atomic<std::uint64_t> bytes_downstream{0};
+};
+
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+  // Only this worker writes its slot: a relaxed load+store avoids a locked op.
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+void drop(std::atomic<std::uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+struct Worker {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread;
+};
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<std::uint64_t> next_link_id{1};
+  std::atomic<unsigned> next_worker{0};
+  std::atomic<unsigned> next_listener{0};
+
+  unsigned pick_worker() { return next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size(); }
+};
+
+class ProxyImpl;
+
+// ---------------------------------------------------------------------------
+// Link
+
+struct Planned {
+  Planned(asio::io_context& io, std::uint64_t offset, std::size_t max_inflight)
+      : ring(offset, max_inflight), wake_writer(io), wake_reader(io) {}
+
+  faults::ChainRunner chain;
+  faults::Plan plan;
+  std::vector<faults::Piece> scratch;
+  RingBuffer ring;
+  std::deque<faults::Piece> queue;
+  faults::End end;
+  asio::steady_timer wake_writer;
+  asio::steady_timer wake_reader;
+  bool writer_running = false;
+};
+
+struct Direction {
+  tcp::socket* src = nullptr;
+  tcp::socket* dst = nullptr;
+  faults::Stream stream = faults::Stream::upstream;
+  std::unique_ptr<Planned> planned;  // present while faults act on this direction
+  std::uint64_t offset = 0;          // bytes read from src so far
+  bool reader_done = false;          // src ended or failed
+  bool done = false;                 // dst was shut down: nothing more goes this way
+};
+
+using LinkHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, tcp::socket client, std::uint64_t id,
+       std::uint64_t generation);
+  ~Link();
+
+  asio::awaitable<void> run();
+  void apply_faults(const faults::ChainSet& set);
+  void close(bool reset);
+
+  LinkHook hook;
+
+ private:
+  asio::awaitable<void> pump(Direction& d);
+  asio::awaitable<void> writer(Direction& d);
+  bool read_planned(Direction& d);
+  void start_writer(Direction& d);
+  void finish_direction(Direction& d);
+  faults::Context context(Planned& p);
+  WorkerCounters& counters();
+  void count_bytes(const Direction& d, std::size_t n);
+
+  std::shared_ptr<ProxyImpl> proxy_;
+  unsigned worker_;
+  asio::io_context& io_;
+  tcp::socket client_;
+  tcp::socket upstream_;
+  Direction up_;
+  Direction down_;
+  faults::Rng rng_;
+  std::uint64_t id_;
+  std::uint64_t generation_;
+  bool closed_ = false;
+  bool counted_active_ = false;
+};
+
+using LinkList = boost::intrusive::list<
+    Link, boost::intrusive::member_hook<Link, LinkHook, &Link::hook>,
+    boost::intrusive::constant_time_size<false>>;
+
+// ---------------------------------------------------------------------------
+// Proxy
+
+class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyImpl> {
+ public:
+  ProxyImpl(Engine::Impl& engine, std::string name)
+      : engine_(engine),
+        name_(std::move(name)),
+        links_(engine.workers.size()),
+        counters_(engine.workers.size()) {}
+
+  ~ProxyImpl() override = default;
+
+  faults::Result<std::string> listen(const std::string& address) override;
+  void close() override;
+  void set_upstream(const std::string& upstream) override {
+    std::lock_guard lock(mutex_);
+    upstream_ = upstream;
+  }
+  void set_faults(std::shared_ptr<const faults::ChainSet> set) override;
+  ProxyCounters counters() const override;
+
+  Engine::Impl& engine() { return engine_; }
+  const std::string& name() const { return name_; }
+  WorkerCounters& worker_counters(unsigned w) { return counters_[w]; }
+
+  // Called on the link's worker once its upstream is connected: registers it
+  // and hands back the current faults, or nothing when the proxy was closed
+  // after the link was accepted.
+  std::shared_ptr<const faults::ChainSet> attach(Link& link, unsigned worker,
+                                                 std::uint64_t generation) {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_) return nullptr;
+    links_[worker].push_back(link);
+    return faults_;
+  }
+
+  std::string upstream() const {
+    std::lock_guard lock(mutex_);
+    return upstream_;
+  }
+
+ private:
+  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+                                    std::uint64_t generation);
+
+  Engine::Impl& engine_;
+  std::string name_;
+  mutable std::mutex mutex_;  // guards the fields below; never held on the byte path
+  std::string upstream_;
+  std::shared_ptr<const faults::ChainSet> faults_ = std::make_shared<faults::ChainSet>();
+  std::shared_ptr<tcp::acceptor> acceptor_;
+  std::uint64_t generation_ = 0;  // bumped by close(): links accepted before it must go
+  std::vector<LinkList> links_;   // one list per worker, touched only on that worker
+  std::vector<WorkerCounters> counters_;
+};
+
+faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
+  using R = faults::Result<std::string>;
+  auto hp = split_host_port(address);
+  if (!hp) return R::fail("listen tcp " + address + ": " + hp.error.message);
+
+  unsigned port = 0;
+  for (char c : hp.value->port) {
+    if (c < '0' || c > '9' || port > 65535) return R::fail("listen tcp " + address + ": address tcp/" + hp.value->port + ": unknown port");
+    port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (hp.value->port.empty() || port > 65535)
+    return R::fail("listen tcp " + address + ": address tcp/" + hp.value->port + ": unknown port");
+
+  const unsigned w = engine_.next_listener.fetch_add(1) % engine_.workers.size();
+  auto& io = engine_.workers[w]->io;
+
+  tcp::endpoint endpoint;
+  boost::system::error_code ec;
+  const std::string& host = hp.value->host;
+  if (host.empty()) {
+    endpoint = tcp::endpoint(asio::ip::address_v6::any(), static_cast<std::uint16_t>(port));
+  } else if (auto ip = asio::ip::make_address(host, ec); !ec) {
+    endpoint = tcp::endpoint(ip, static_cast<std::uint16_t>(port));
+  } else {
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(host, hp.value->port, tcp::resolver::numeric_service, ec);
+    if (ec || results.empty())
+      return R::fail("listen tcp " + address + ": lookup " + host + ": no such host");
+    endpoint = results.begin()->endpoint();
+    for (const auto& r : results)  // prefer IPv4, as Go does for "localhost"
+      if (r.endpoint().address().is_v4()) {
+        endpoint = r.endpoint();
+        break;
+      }
+  }
+
+  auto acceptor = std::make_shared<tcp::acceptor>(io);
+  const std::string where = "listen tcp " + join_host_port(endpoint.address().to_string(), endpoint.port());
+  if (acceptor->open(endpoint.protocol(), ec); ec) return R::fail(where + ": socket: " + lower_first(ec.message()));
+  acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (acceptor->bind(endpoint, ec); ec) return R::fail(where + ": bind: " + lower_first(ec.message()));
+  if (acceptor->listen(4096, ec); ec) return R::fail(where + ": listen: " + lower_first(ec.message()));
+  const auto bound = acceptor->local_endpoint(ec);
+  if (ec) return R::fail(where + ": " + lower_first(ec.message()));
+
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(mutex_);
+    acceptor_ = acceptor;
+    generation = generation_;
+  }
+  asio::co_spawn(io, accept_loop(acceptor, generation), log_coroutine_exception);
+  return R::ok(join_host_port(bound.address().to_string(), bound.port()));
+}
+
+asio::awaitable<void> ProxyImpl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+                                             std::uint64_t generation) {
+  auto self = shared_from_this();
+  asio::steady_timer backoff(acceptor->get_executor());
+  for (;;) {
+    const unsigned w = engine_.pick_worker();
+    tcp::socket socket(engine_.workers[w]->io);
+    auto [ec] = co_await acceptor->async_accept(socket, nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      // Out of descriptors or a transient error: keep serving, slowly.
+      spdlog::warn("proxy {}: accept failed: {}", name_, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(nothrow);
+      continue;
+    }
+    bump(counters_[w].accepted);
+    const auto id = engine_.next_link_id.fetch_add(1, std::memory_order_relaxed);
+    auto link = std::make_shared<Link>(self, w, std::move(socket), id, generation);
+    asio::co_spawn(engine_.workers[w]->io, [link]() { return link->run(); }, log_coroutine_exception);
+  }
+}
+
+void ProxyImpl::close() {
+  std::shared_ptr<tcp::acceptor> acceptor;
+  {
+    std::lock_guard lock(mutex_);
+    acceptor = std::move(acceptor_);
+    ++generation_;
+  }
+  if (acceptor) {
+    // The acceptor lives on its worker, so it is closed there; we wait, so
+    // that the port is free when we return (a re-listen on it must not race).
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    asio::post(acceptor->get_executor(), [acceptor, done] {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+      done->set_value();
+    });
+    future.wait_for(std::chrono::seconds(5));
+  }
+  auto self = shared_from_this();
+  for (unsigned w = 0; w < engine_.workers.size(); ++w) {
+    asio::post(engine_.workers[w]->io, [self, w] {
+      auto& list = self->links_[w];
+      for (auto it = list.begin(); it != list.end();) (it++)->close(false);
+    });
+  }
+}
+
+void ProxyImpl::set_faults(std::shared_ptr<const faults::ChainSet> set) {
+  {
+    std::lock_guard lock(mutex_);
+    faults_ = set;
+  }
+  auto self = shared_from_this();
+  for (unsigned w = 0; w < engine_.workers.size(); ++w) {
+    asio::post(engine_.workers[w]->io, [self, set, w] {
+      // apply_faults may close a link, which unlinks it: step past it first.
+      auto& list = self->links_[w];
+      for (auto it = list.begin(); it != list.end();) (it++)->apply_faults(*set);
+    });
+  }
+}
+
+ProxyCounters ProxyImpl::counters() const {
+  ProxyCounters out;
+  for (const auto& c : counters_) {
+    out.accepted += c.accepted.load(std::memory_order_relaxed);
+    out.active += c.active.load(std::memory_order_relaxed);
+    out.upstream_failures += c.upstream_failures.load(std::memory_order_relaxed);
+    out.bytes_upstream += c.bytes_upstream.load(std::memory_order_relaxed);
+    out.bytes_downstream += c.bytes_downstream.load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Link implementation
+
+Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, tcp::socket client, std::uint64_t id,
+           std::uint64_t generation)
+    : proxy_(std::move(proxy)),
+      worker_(worker),
+      io_(proxy_->engine().workers[worker]->io),
+      client_(std::move(client)),
+      upstream_(io_),
+      rng_(faults::Rng::for_link(proxy_->engine().options.seed, id)),
+      id_(id),
+      generation_(generation) {
+  up_.src = &client_;
+  up_.dst = &upstream_;
+  up_.stream = faults::Stream::upstream;
+  down_.src = &upstream_;
+  down_.dst = &client_;
+  down_.stream = faults::Stream::downstream;
+}
+
+Link::~Link() {
+  if (counted_active_) drop(counters().active);
+}
+
+WorkerCounters& Link::counters() { return proxy_->worker_counters(worker_); }
+
+void Link::count_bytes(const Direction& d, std::size_t n) {
+  auto& c = counters();
+  bump(d.stream == faults::Stream::upstream ? c.bytes_upstream : c.bytes_downstream, n);
+}
+
+faults::Context Link::context(Planned& p) {
+  return faults::Context{Clock::now(), rng_, p.scratch};
+}
+
+asio::awaitable<void> Link::run() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  const std::string target = proxy_->upstream();
+  auto hp = split_host_port(target);
+  if (hp) {
+    const std::string& host = hp.value->host;
+    if (auto ip = asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec); !ec) {
+      unsigned long port = 0;
+      try {
+        port = std::stoul(hp.value->port);
+      } catch (...) {
+        port = 0;
+      }
+      std::tie(ec) = co_await upstream_.async_connect(
+          tcp::endpoint(ip, static_cast<std::uint16_t>(port)), nothrow);
+    } else {
+      tcp::resolver resolver(io_);
+      auto [rec, results] = co_await resolver.async_resolve(host, hp.value->port, nothrow);
+      ec = rec;
+      if (!ec) std::tie(ec, std::ignore) = co_await asio::async_connect(upstream_, results, nothrow);
+    }
+  } else {
+    ec = asio::error::invalid_argument;
+  }
+  if (ec) {
+    bump(counters().upstream_failures);
+    spdlog::warn("proxy {}: upstream {} unreachable: {}; closing client", proxy_->name(), target,
+                 ec.message());
+    close(false);
+    co_return;
+  }
+
+  auto set = proxy_->attach(*this, worker_, generation_);
+  if (!set) {  // the proxy was disabled while we connected
+    close(false);
+    co_return;
+  }
+  counted_active_ = true;
+  bump(counters().active);
+
+  client_.set_option(tcp::no_delay(true), ec);
+  upstream_.set_option(tcp::no_delay(true), ec);
+  client_.non_blocking(true, ec);
+  upstream_.non_blocking(true, ec);
+
+  apply_faults(*set);
+  if (closed_) co_return;
+  asio::co_spawn(io_, [self] { return self->pump(self->up_); }, log_coroutine_exception);
+  asio::co_spawn(io_, [self] { return self->pump(self->down_); }, log_coroutine_exception);
+}
+
+void Link::apply_faults(const faults::ChainSet& set) {
+  if (closed_) return;
+  for (Direction* d : {&up_, &down_}) {
+    const auto& chain = set.of(d->stream);
+    if (d->done || (!d->planned && chain.empty())) continue;
+    if (!d->planned) d->planned = std::make_unique<Planned>(io_, d->offset, proxy_->engine().options.max_inflight);
+    Planned& p = *d->planned;
+    auto ctx = context(p);
+    // Like an interrupted Toxiproxy stage, what was waiting goes out now and
+    // the new chain applies to what arrives next.
+    for (auto& piece : p.queue) piece.release = std::min(piece.release, ctx.now);
+    p.plan.reset_empty();
+    if (!p.chain.rebind(chain, ctx, p.plan)) {
+      close(false);
+      return;
+    }
+    if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
+    start_writer(*d);
+  }
+}
+
+void Link::start_writer(Direction& d) {
+  Planned& p = *d.planned;
+  if (p.writer_running) {
+    p.wake_writer.cancel();
+    return;
+  }
+  p.writer_running = true;
+  auto self = shared_from_this();
+  asio::co_spawn(io_, [self, &d] { return self->writer(d); }, log_coroutine_exception);
+}
+
+void Link::close(bool reset) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ec;
+  for (tcp::socket* s : {&client_, &upstream_}) {
+    if (reset && s->is_open()) s->set_option(asio::socket_base::linger(true, 0), ec);
+    s->close(ec);
+  }
+  for (Direction* d : {&up_, &down_}) {
+    if (!d->planned) continue;
+    d->planned->wake_writer.cancel();
+    d->planned->wake_reader.cancel();
+  }
+  hook.unlink();
+}
+
+void Link::finish_direction(Direction& d) {
+  d.done = true;
+  boost::system::error_code ec;
+  d.dst->shutdown(tcp::socket::shutdown_send, ec);
+  if (up_.done && down_.done) close(false);
+}
+
+asio::awaitable<void> Link::pump(Direction& d) {
+  auto self = shared_from_this();
+  while (!closed_) {
+    // Backpressure: a planned direction whose bound is reached stops reading.
+    if (d.planned && d.planned->ring.full()) {
+      d.planned->wake_reader.expires_at(Clock::time_point::max());
+      co_await d.planned->wake_reader.async_wait(nothrow);
+      continue;
+    }
+    auto [wec] = co_await d.src->async_wait(tcp::socket::wait_read, nothrow);
+    if (closed_) co_return;
+    if (wec) {
+      close(true);
+      co_return;
+    }
+    if (d.planned) {
+      Planned& p = *d.planned;
+      if (p.chain.empty() && !p.writer_running && p.queue.empty() && p.end.kind == EndKind::none) {
+        d.planned.reset();  // the last fault went away: back to the fast path
+      } else {
+        if (!read_planned(d)) co_return;
+        continue;
+      }
+    }
+
+    // Fast path: no plan, no timers; the buffer is held only while data flows.
+    PooledBuffer buffer;
+    for (int i = 0; i < kReadsPerWake && !d.planned && !closed_; ++i) {
+      boost::system::error_code ec;
+      const std::size_t n = d.src->read_some(asio::buffer(buffer.data.get(), kBufferSize), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec == asio::error::eof) {
+        d.reader_done = true;
+        finish_direction(d);
+        co_return;
+      }
+      if (ec) {
+        d.reader_done = true;
+        close(true);  // the peer reset or failed: the other side learns by RST too
+        co_return;
+      }
+      d.offset += n;
+      count_bytes(d, n);
+      auto [ec2, written] = co_await asio::async_write(*d.dst, asio::buffer(buffer.data.get(), n), nothrow);
+      if (ec2) {
+        close(true);
+        co_return;
+      }
+    }
+  }
+}
+
+// Reads one chunk into the ring and runs it through the chain. Returns false
+// when the direction's reading is over.
+bool Link::read_planned(Direction& d) {
+  Planned& p = *d.planned;
+  auto room = p.ring.writable(kBufferSize);
+  if (room.empty()) return true;
+  boost::system::error_code ec;
+  const std::size_t n = d.src->read_some(asio::buffer(room.data(), room.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+  auto ctx = context(p);
+  if (ec == asio::error::eof) {
+    d.reader_done = true;
+    p.plan.reset_for_eof(ctx.now);
+    p.chain.on_eof(ctx, p.plan);
+  } else if (ec) {
+    d.reader_done = true;
+    close(true);
+    return false;
+  } else {
+    p.ring.commit(n);
+    count_bytes(d, n);
+    p.plan.reset_for(d.offset, static_cast<std::uint32_t>(n), ctx.now);
+    d.offset += n;
+    p.chain.on_data(ctx, p.plan);
+  }
+  for (const auto& piece : p.plan.pieces)
+    if (piece.size) p.queue.push_back(piece);
+  if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
+  if (p.queue.empty()) p.ring.release_to(p.ring.head());  // everything read was dropped
+  start_writer(d);
+  return !d.reader_done;
+}
+
+asio::awaitable<void> Link::writer(Direction& d) {
+  auto self = shared_from_this();
+  Planned& p = *d.planned;
+  std::array<asio::const_buffer, 16> buffers;
+  constexpr std::size_t kMaxGather = 256 * 1024;
+  while (!closed_) {
+    const auto now = Clock::now();
+    if (!p.queue.empty()) {
+      if (p.queue.front().release > now) {
+        p.wake_writer.expires_at(p.queue.front().release);
+        co_await p.wake_writer.async_wait(nothrow);
+        continue;
+      }
+      // Gather every piece that is due into one write.
+      std::size_t nb = 0, total = 0, count = 0;
+      for (const auto& piece : p.queue) {
+        if (piece.release > now || total >= kMaxGather || nb + 2 > buffers.size()) break;
+        std::span<const char> spans[2];
+        const int k = p.ring.readable(piece.offset, piece.size, spans);
+        for (int i = 0; i < k; ++i) {
+          const auto* prev = nb ? static_cast<const char*>(buffers[nb - 1].data()) + buffers[nb - 1].size() : nullptr;
+          if (prev == spans[i].data())
+            buffers[nb - 1] = asio::const_buffer(buffers[nb - 1].data(), buffers[nb - 1].size() + spans[i].size());
+          else
+            buffers[nb++] = asio::const_buffer(spans[i].data(), spans[i].size());
+        }
+        total += piece.size;
+        ++count;
+      }
+      auto [ec, written] = co_await asio::async_write(
+          *d.dst, std::span<const asio::const_buffer>(buffers.data(), nb), nothrow);
+      if (closed_) break;
+      if (ec) {
+        close(true);
+        break;
+      }
+      p.queue.erase(p.queue.begin(), p.queue.begin() + static_cast<std::ptrdiff_t>(count));
+      p.ring.release_to(p.queue.empty() ? p.ring.head() : p.queue.front().offset);
+      p.wake_reader.cancel();
+      continue;
+    }
+    if (p.end.kind != EndKind::none) {
+      if (p.end.at > now) {
+        p.wake_writer.expires_at(p.end.at);
+        co_await p.wake_writer.async_wait(nothrow);
+        continue;
+      }
+      const auto kind = p.end.kind;
+      p.end = {};
+      if (kind == EndKind::fin) {
+        finish_direction(d);
+      } else {
+        spdlog::debug("proxy {}: link {} {} by a fault", proxy_->name(), id_,
+                      kind == EndKind::reset ? "reset" : "closed");
+        close(kind == EndKind::reset);
+      }
+      break;
+    }
+    if (p.chain.empty()) break;  // nothing planned, nothing to plan: back to the fast path
+    p.ring.trim();
+    p.wake_writer.expires_at(Clock::time_point::max());
+    co_await p.wake_writer.async_wait(nothrow);
+  }
+  p.writer_running = false;
+  p.wake_reader.cancel();
+}
+
+// ---------------------------------------------------------------------------
+// Engine
+
+Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
+  impl_->options = options;
+  for (unsigned i = 0; i < options.workers; ++i) impl_->workers.push_back(std::make_unique<Worker>());
+  for (auto& w : impl_->workers) {
+    w->thread = std::thread([io = &w->io] {
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("worker: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+Engine::~Engine() { stop(); }
+
+void Engine::stop() {
+  for (auto& w : impl_->workers) {
+    w->guard.reset();
+    w->io.stop();
+  }
+  for (auto& w : impl_->workers)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+std::shared_ptr<Proxy> Engine::make_proxy(const std::string& name) {
+  return std::make_shared<ProxyImpl>(*impl_, name);
+}
+
+unsigned Engine::workers() const { return static_cast<unsigned>(impl_->workers.size()); }
+std::uint64_t Engine::seed() const { return impl_->options.seed; }
+
+}  // namespace brownout::proxy

@@ -1,0 +1,70 @@
+// The data plane's face to the control plane: an Engine owns the worker
+// threads (one io_context each); a Proxy is one listener and its live links.
+// No Asio here, so the control plane's translation units stay light.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "faults/attributes.hpp"
+#include "faults/chain.hpp"
+
+namespace brownout::proxy {
+
+struct EngineOptions {
+  unsigned workers = 0;                     // 0: one per core
+  std::uint64_t seed = 0;                   // seeds every link's random source
+  std::size_t max_inflight = 4 << 20;       // bytes a faulted direction may hold
+};
+
+struct ProxyCounters {
+  std::uint64_t accepted = 0;
+  std::uint64_t active = 0;
+  std::uint64_t upstream_failures = 0;
+  std::uint64_t bytes_upstream = 0;    // client -> server
+  std::uint64_t bytes_downstream = 0;  // server -> client
+};
+
+class Proxy {
+ public:
+  virtual ~Proxy() = default;
+
+  // Binds the listener. Returns the bound address ("127.0.0.1:37295") or an
+  // error text in the form Toxiproxy clients see ("listen tcp ...: bind: ...").
+  virtual faults::Result<std::string> listen(const std::string& address) = 0;
+
+  // Closes the listener and every open connection (plain close).
+  virtual void close() = 0;
+
+  // Where new connections go; open ones keep their upstream.
+  virtual void set_upstream(const std::string& upstream) = 0;
+
+  // Publishes a new fault chain; every open connection picks it up.
+  virtual void set_faults(std::shared_ptr<const faults::ChainSet> faults) = 0;
+
+  virtual ProxyCounters counters() const = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  std::shared_ptr<Proxy> make_proxy(const std::string& name);
+  unsigned workers() const;
+  std::uint64_t seed() const;
+
+  // Stops every worker; open connections are dropped.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace brownout::proxy

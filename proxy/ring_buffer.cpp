@@ -1,0 +1,70 @@
+#include "proxy/ring_buffer.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace brownout::proxy {
+
+namespace {
+constexpr std::size_t kInitialCapacity = 64 * 1024;
+constexpr std::size_t kMinContiguous = 4096;
+}  // namespace
+
+RingBuffer::RingBuffer(std::uint64_t start_offset, std::size_t max_capacity)
+    : max_capacity_(std::bit_floor(std::max(max_capacity, kInitialCapacity))),
+      head_(start_offset),
+      tail_(start_offset) {}
+
+std::span<char> RingBuffer::writable(std::size_t want) {
+  want = std::max<std::size_t>(want, 1);
+  if (capacity_ == 0) grow(kInitialCapacity);
+  for (;;) {
+    const std::size_t pos = static_cast<std::size_t>(head_ & (capacity_ - 1));
+    const std::size_t free_total = capacity_ - size();
+    const std::size_t contiguous = std::min(capacity_ - pos, free_total);
+    if (contiguous >= std::min(want, kMinContiguous) || capacity_ >= max_capacity_) {
+      return {data_.get() + pos, std::min(contiguous, want)};
+    }
+    grow(capacity_ * 2);
+  }
+}
+
+void RingBuffer::release_to(std::uint64_t offset) {
+  tail_ = std::clamp(offset, tail_, head_);
+}
+
+int RingBuffer::readable(std::uint64_t offset, std::size_t size,
+                         std::span<const char> (&out)[2]) const {
+  if (size == 0) return 0;
+  const std::size_t pos = static_cast<std::size_t>(offset & (capacity_ - 1));
+  const std::size_t first = std::min(size, capacity_ - pos);
+  out[0] = {data_.get() + pos, first};
+  if (first == size) return 1;
+  out[1] = {data_.get(), size - first};
+  return 2;
+}
+
+void RingBuffer::trim() {
+  if (size() == 0 && capacity_ != 0) {
+    data_.reset();
+    capacity_ = 0;
+  }
+}
+
+void RingBuffer::grow(std::size_t at_least) {
+  const std::size_t next = std::min(std::bit_ceil(at_least), max_capacity_);
+  auto fresh = std::make_unique_for_overwrite<char[]>(next);
+  // Copy the held bytes to where their offsets map in the new storage.
+  for (std::uint64_t off = tail_; off < head_;) {
+    const std::size_t from = static_cast<std::size_t>(off & (capacity_ - 1));
+    const std::size_t to = static_cast<std::size_t>(off & (next - 1));
+    const std::size_t n = std::min({static_cast<std::size_t>(head_ - off), capacity_ - from, next - to});
+    std::memcpy(fresh.get() + to, data_.get() + from, n);
+    off += n;
+  }
+  data_ = std::move(fresh);
+  capacity_ = next;
+}
+
+}  // namespace brownout::proxy

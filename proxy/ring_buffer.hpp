@@ -1,0 +1,48 @@
+// A byte ring for the planned path of one direction. Bytes are named by their
+// offset in the direction's stream, so plans refer to them without copying.
+// Storage starts small, grows on demand up to a hard cap (the direction's
+// bound on bytes in flight), and is freed while the direction is idle.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace brownout::proxy {
+
+class RingBuffer {
+ public:
+  RingBuffer(std::uint64_t start_offset, std::size_t max_capacity);
+
+  std::uint64_t head() const { return head_; }  // offset one past the last byte stored
+  std::uint64_t tail() const { return tail_; }  // offset of the oldest byte still held
+  std::size_t size() const { return static_cast<std::size_t>(head_ - tail_); }
+  std::size_t capacity() const { return capacity_; }
+  std::size_t max_capacity() const { return max_capacity_; }
+  bool full() const { return size() >= max_capacity_; }
+
+  // Contiguous space to read into (growing if allowed); empty when full.
+  std::span<char> writable(std::size_t want);
+  void commit(std::size_t n) { head_ += n; }
+
+  // Forgets every byte before `offset`.
+  void release_to(std::uint64_t offset);
+
+  // The bytes [offset, offset + size) as one or two spans; returns how many.
+  int readable(std::uint64_t offset, std::size_t size, std::span<const char> (&out)[2]) const;
+
+  // Frees the storage when nothing is held (an idle direction costs nothing).
+  void trim();
+
+ private:
+  void grow(std::size_t at_least);
+
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;  // a power of two, or 0 when no storage is held
+  std::size_t max_capacity_;
+  std::uint64_t head_;
+  std::uint64_t tail_;
+};
+
+}  // namespace brownout::proxy
