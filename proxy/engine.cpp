@@ -127,6 +127,7 @@ struct Planned {
   asio::steady_timer wake_writer;
   asio::steady_timer wake_reader;
   bool writer_running = false;
+  bool writing = false;  // a write from the ring is in flight: the ring must not move
 };
 
 struct Direction {
@@ -518,7 +519,7 @@ asio::awaitable<void> Link::pump(Direction& d) {
   auto self = shared_from_this();
   while (!closed_) {
     // Backpressure: a planned direction whose bound is reached stops reading.
-    if (d.planned && d.planned->ring.full()) {
+    if (d.planned && !d.planned->ring.can_write(!d.planned->writing)) {
       d.planned->wake_reader.expires_at(Clock::time_point::max());
       co_await d.planned->wake_reader.async_wait(nothrow);
       continue;
@@ -570,7 +571,7 @@ asio::awaitable<void> Link::pump(Direction& d) {
 // when the direction's reading is over.
 bool Link::read_planned(Direction& d) {
   Planned& p = *d.planned;
-  auto room = p.ring.writable(kBufferSize);
+  auto room = p.ring.writable(kBufferSize, !p.writing);
   if (room.empty()) return true;
   boost::system::error_code ec;
   const std::size_t n = d.src->read_some(asio::buffer(room.data(), room.size()), ec);
@@ -628,8 +629,10 @@ asio::awaitable<void> Link::writer(Direction& d) {
         total += piece.size;
         ++count;
       }
+      p.writing = true;
       auto [ec, written] = co_await asio::async_write(
           *d.dst, std::span<const asio::const_buffer>(buffers.data(), nb), nothrow);
+      p.writing = false;
       if (closed_) break;
       if (ec) {
         close(true);

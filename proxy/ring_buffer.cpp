@@ -16,14 +16,17 @@ RingBuffer::RingBuffer(std::uint64_t start_offset, std::size_t max_capacity)
       head_(start_offset),
       tail_(start_offset) {}
 
-std::span<char> RingBuffer::writable(std::size_t want) {
+std::span<char> RingBuffer::writable(std::size_t want, bool may_grow) {
   want = std::max<std::size_t>(want, 1);
-  if (capacity_ == 0) grow(kInitialCapacity);
+  if (capacity_ == 0) {
+    if (!may_grow) return {};
+    grow(kInitialCapacity);
+  }
   for (;;) {
     const std::size_t pos = static_cast<std::size_t>(head_ & (capacity_ - 1));
     const std::size_t free_total = capacity_ - size();
     const std::size_t contiguous = std::min(capacity_ - pos, free_total);
-    if (contiguous >= std::min(want, kMinContiguous) || capacity_ >= max_capacity_) {
+    if (contiguous >= std::min(want, kMinContiguous) || capacity_ >= max_capacity_ || !may_grow) {
       return {data_.get() + pos, std::min(contiguous, want)};
     }
     grow(capacity_ * 2);

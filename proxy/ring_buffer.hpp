@@ -20,10 +20,15 @@ class RingBuffer {
   std::size_t size() const { return static_cast<std::size_t>(head_ - tail_); }
   std::size_t capacity() const { return capacity_; }
   std::size_t max_capacity() const { return max_capacity_; }
-  bool full() const { return size() >= max_capacity_; }
 
-  // Contiguous space to read into (growing if allowed); empty when full.
-  std::span<char> writable(std::size_t want);
+  // Contiguous space to read into, growing the storage when `may_grow` (never
+  // while a write from the current storage is in flight); empty when full.
+  std::span<char> writable(std::size_t want, bool may_grow);
+  // Whether writable() would offer any space; allocates nothing.
+  bool can_write(bool may_grow) const {
+    if (capacity_ == 0) return may_grow;
+    return size() < capacity_ || (may_grow && capacity_ < max_capacity_);
+  }
   void commit(std::size_t n) { head_ += n; }
 
   // Forgets every byte before `offset`.
