@@ -22,10 +22,11 @@ char byte_at(std::uint64_t offset) {
 
 // Appends `n` pattern bytes at head, asking for at most `chunk` at a time.
 // Returns how many were written (fewer when the buffer filled up).
-std::size_t fill(RingBuffer& rb, std::size_t n, std::size_t chunk = 16 * 1024) {
+std::size_t fill(RingBuffer& rb, std::size_t n, std::size_t chunk = 16 * 1024,
+                 bool may_grow = true) {
   std::size_t done = 0;
   while (done < n) {
-    auto room = rb.writable(std::min(chunk, n - done));
+    auto room = rb.writable(std::min(chunk, n - done), may_grow);
     if (room.empty()) break;
     for (std::size_t i = 0; i < room.size(); ++i) room[i] = byte_at(rb.head() + i);
     rb.commit(room.size());
@@ -60,7 +61,8 @@ TEST_CASE("ring_buffer: starts empty at its start offset, with no storage") {
   CHECK(rb.size() == 0);
   CHECK(rb.capacity() == 0);
   CHECK(rb.max_capacity() == (1u << 20));
-  CHECK_FALSE(rb.full());
+  CHECK(rb.can_write(true));
+  CHECK_FALSE(rb.can_write(false));  // no storage yet, and none may be allocated
 }
 
 TEST_CASE("ring_buffer: max capacity is a power of two of at least 64 KiB") {
@@ -72,11 +74,19 @@ TEST_CASE("ring_buffer: max capacity is a power of two of at least 64 KiB") {
 
 TEST_CASE("ring_buffer: the first writable allocates 64 KiB and hands out what was asked") {
   RingBuffer rb(0, 1 << 20);
-  auto room = rb.writable(1000);
+  auto room = rb.writable(1000, true);
   CHECK(rb.capacity() == k64K);
   CHECK(room.size() == 1000);
   CHECK(rb.size() == 0);  // nothing committed yet
-  CHECK(rb.writable(0).size() == 1);  // asking for 0 means 1
+  CHECK(rb.writable(0, true).size() == 1);  // asking for 0 means 1
+  CHECK(rb.can_write(false));
+}
+
+TEST_CASE("ring_buffer: without may_grow, no storage is allocated") {
+  RingBuffer rb(0, 1 << 20);
+  CHECK(rb.writable(1000, false).empty());
+  CHECK(rb.capacity() == 0);
+  CHECK(rb.size() == 0);
 }
 
 TEST_CASE("ring_buffer: write, commit and read back at the stream offsets") {
@@ -100,7 +110,7 @@ TEST_CASE("ring_buffer: round-trips across the wrap-around") {
   CHECK(rb.size() == 0);
 
   // At position 60000 only 5536 bytes are contiguous before the end.
-  auto room = rb.writable(10000);
+  auto room = rb.writable(10000, true);
   CHECK(room.size() == k64K - 60000);
   REQUIRE(fill(rb, 10000) == 10000);
   CHECK(rb.capacity() == k64K);
@@ -148,8 +158,12 @@ TEST_CASE("ring_buffer: growth preserves bytes at their offsets, including wrapp
   // Fill the 64 KiB ring completely, then ask for more: it must grow.
   REQUIRE(fill(rb, k64K - rb.size()) == k64K - 60000);
   CHECK(rb.size() == k64K);
-  CHECK_FALSE(rb.full());  // the cap is 1 MiB
-  auto room = rb.writable(8192);
+  CHECK(rb.can_write(true));  // the cap is 1 MiB
+  // A write is in flight: the storage must not move, so there is no room.
+  CHECK_FALSE(rb.can_write(false));
+  CHECK(rb.writable(8192, false).empty());
+  CHECK(rb.capacity() == k64K);
+  auto room = rb.writable(8192, true);
   CHECK(rb.capacity() == 2 * k64K);
   CHECK(room.size() == 8192);
   CHECK(holds(rb, 51000, k64K));
@@ -161,27 +175,31 @@ TEST_CASE("ring_buffer: growth preserves bytes at their offsets, including wrapp
   CHECK(holds(rb, 51000, 1 << 20));
 }
 
-TEST_CASE("ring_buffer: full() at max capacity, and writable is then empty") {
+TEST_CASE("ring_buffer: at max capacity there is no room, grow or not") {
   RingBuffer rb(0, k64K);
   CHECK(fill(rb, 2 * k64K) == k64K);  // stops at the cap
   CHECK(rb.size() == k64K);
-  CHECK(rb.full());
-  CHECK(rb.writable(1).empty());
+  CHECK(rb.size() == rb.max_capacity());
+  CHECK_FALSE(rb.can_write(true));
+  CHECK_FALSE(rb.can_write(false));
+  CHECK(rb.writable(1, true).empty());
+  CHECK(rb.writable(1, false).empty());
   CHECK(rb.capacity() == k64K);
 
   rb.release_to(100);
-  CHECK_FALSE(rb.full());
-  auto room = rb.writable(4096);
+  CHECK(rb.can_write(true));
+  CHECK(rb.can_write(false));
+  auto room = rb.writable(4096, true);
   CHECK(room.size() == 100);  // exactly the freed bytes, at the start of the ring
   CHECK(holds(rb, 100, k64K - 100));
 }
 
-TEST_CASE("ring_buffer: full() after growing to the cap") {
+TEST_CASE("ring_buffer: no room after growing to the cap") {
   RingBuffer rb(0, 256 * 1024);
   CHECK(fill(rb, 1 << 20) == 256 * 1024);
-  CHECK(rb.full());
+  CHECK_FALSE(rb.can_write(true));
   CHECK(rb.capacity() == 256 * 1024);
-  CHECK(rb.writable(65536).empty());
+  CHECK(rb.writable(65536, true).empty());
   CHECK(holds(rb, 0, 256 * 1024));
 }
 
@@ -233,4 +251,28 @@ TEST_CASE("ring_buffer: trim of a buffer that never held storage is harmless") {
   CHECK(rb.head() == 42);
   REQUIRE(fill(rb, 10) == 10);
   CHECK(holds(rb, 42, 10));
+}
+
+TEST_CASE("ring_buffer: without may_grow, a short run before the seam is handed out as is") {
+  RingBuffer rb(0, 1 << 20);
+  REQUIRE(fill(rb, 62000) == 62000);
+  rb.release_to(61000);  // hold [61000, 62000)
+  auto small = rb.writable(8192, false);
+  CHECK(small.size() == k64K - 62000);  // only up to the end of the ring
+  CHECK(rb.capacity() == k64K);
+  // Writing that run and wrapping without growth keeps the bytes in place.
+  REQUIRE(fill(rb, 10000, 8192, false) == 10000);
+  CHECK(rb.capacity() == k64K);
+  CHECK(holds(rb, 61000, 11000));
+}
+
+TEST_CASE("ring_buffer: without may_grow, only the free space of the current storage is offered") {
+  RingBuffer rb(0, 1 << 20);
+  REQUIRE(fill(rb, 60000) == 60000);
+  CHECK(rb.can_write(false));
+  CHECK(fill(rb, 20000, 16 * 1024, false) == k64K - 60000);
+  CHECK(rb.size() == k64K);
+  CHECK(rb.capacity() == k64K);
+  CHECK_FALSE(rb.can_write(false));
+  CHECK(holds(rb, 0, k64K));
 }
