@@ -26,7 +26,7 @@ bool port_is_zero(const std::string& listen) {
 
 std::optional<ApiError> check_toxicity(double t) {
   if (!(t >= 0.0 && t <= 1.0))
-    return ApiError{400, "attribute toxicity must be between 0 and 1, got " + std::to_string(t)};
+    return ApiError{400, "attribute toxicity must be between 0 and 1, got " + fmt::format("{}", t)};
   return std::nullopt;
 }
 

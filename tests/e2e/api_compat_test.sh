@@ -28,7 +28,7 @@ expect_ct "GET /version" 'application/json;charset=utf-8'
 expect_jq "GET /version: version is 2.12.0" '.version == "2.12.0"'
 if [[ "$RESP_BODY" == *$'\n' ]]; then pass "GET /version: body ends with a newline"; else fail "GET /version: body does not end with a newline: $(_show "$RESP_BODY")"; fi
 if [[ "$RESP_BODY" != "{\"version\": \"2.12.0\"}"$'\n' ]]; then
-  note "GET /version body is $(_show "$RESP_BODY"); Toxiproxy 2.12 sends exactly '{\"version\": \"2.12.0\"}\\n' (cosmetic)"
+  note "GET /version body is $(_show "$RESP_BODY"); Toxiproxy 2.12 sends exactly '{\"version\": \"2.12.0\"}\\n' (cosmetic, listed in docs/toxiproxy-compat.md)"
 fi
 rid=$(header_value X-Toxiproxy-Request-Id)
 if [[ ${#rid} -eq 20 ]]; then pass "X-Toxiproxy-Request-Id is 20 chars ($rid)"; else fail "X-Toxiproxy-Request-Id missing or not 20 chars: '$rid'"; fi
@@ -43,6 +43,14 @@ api GET /metrics
 expect_response "GET /metrics without metrics flags" 404 "$TEXT" $'404 page not found\n'
 api PUT /proxies/whatever '{}'
 expect_status "PUT /proxies/whatever (wrong method)" 405
+api DELETE /proxies
+expect_response "DELETE /proxies (wrong method)" 405 "" ""
+api POST /version '{}'
+expect_response "POST /version (wrong method)" 405 "" ""
+api GET /populate
+expect_response "GET /populate (wrong method)" 405 "" ""
+api GET /proxies/web/other
+expect_response "GET /proxies/web/other (unknown sub-path)" 404 "$TEXT" $'404 page not found\n'
 api GET /version - -A 'Mozilla/5.0 (X11; Linux x86_64)'
 expect_response "User-Agent Mozilla/5.0 on /version" 403 "$TEXT" $'User agent not allowed\n'
 api POST /reset - -A 'Mozilla/5.0'
@@ -74,6 +82,15 @@ if [[ "$got" == "hello from upstream" ]]; then pass "GET through proxy reaches t
 
 api POST /proxies "{\"name\":\"web\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$UP\"}"
 expect_error "POST /proxies duplicate name" 409 "proxy already exists"
+
+api POST /proxies '{"name":"zeta","listen":"localhost:0","upstream":"nonexistent.invalid:1","unknown_key":1}' -H 'Content-Type: application/x-www-form-urlencoded'
+expect_status "POST /proxies: hostname listen, unresolvable upstream, unknown key, form content type" 201
+expect_jq "POST /proxies: localhost:0 reported as 127.0.0.1:<port>, upstream stored unvalidated" \
+  '(.listen | test("^127\\.0\\.0\\.1:[1-9][0-9]*$")) and .upstream == "nonexistent.invalid:1" and (has("unknown_key") | not)'
+api GET /proxies
+expect_jq "GET /proxies: map keys sorted by name" '(keys_unsorted == ["web","zeta"])'
+api DELETE /proxies/zeta
+expect_response "DELETE /proxies/zeta" 204 "" ""
 
 api POST /proxies '{"name":"noup","listen":"127.0.0.1:0"}'
 expect_error "POST /proxies without upstream" 400 "missing required field: upstream"
@@ -134,6 +151,13 @@ expect_error "POST duplicate toxic (same default name)" 409 "toxic already exist
 api POST /proxies/web/toxics '{"type":"bandwidth","name":"latency_downstream","stream":"upstream","attributes":{"rate":100}}'
 expect_error "POST duplicate toxic name in the other direction" 409 "toxic already exists"
 
+api POST /proxies/web/toxics '{"type":"earthquake","name":"eq2","stream":"sideways"}'
+expect_error "validation order: stream is checked before type" 400 "stream was invalid, can be either upstream or downstream"
+api POST /proxies/web/toxics '{"type":"earthquake","name":"latency_downstream"}'
+expect_error "validation order: type is checked before name uniqueness" 400 "invalid toxic type"
+api POST /proxies/web/toxics '{"type":"latency","name":"latency_downstream","attributes":{"latency":1.5}}'
+expect_error "validation order: name uniqueness is checked before attributes" 409 "toxic already exists"
+
 api POST /proxies/web/toxics '{"type":"earthquake","name":"eq"}'
 expect_error "POST invalid toxic type" 400 "invalid toxic type"
 api POST /proxies/web/toxics '{"name":"notype"}'
@@ -170,6 +194,12 @@ api POST /proxies/web/toxics '{"type":"slow_close","name":"sc","stream":"upstrea
 expect_status "POST slow_close with unknown attribute key" 200
 expect_compact "slow_close: unknown key dropped, toxicity kept" \
   '{"attributes":{"delay":10},"name":"sc","type":"slow_close","stream":"upstream","toxicity":0.25}'
+
+api POST /proxies/web/toxics '{"type":"noop"}'
+expect_status "POST noop toxic" 200
+expect_compact "noop toxic: empty attributes" '{"attributes":{},"name":"noop_downstream","type":"noop","stream":"downstream","toxicity":1}'
+api DELETE /proxies/web/toxics/noop_downstream
+expect_status "DELETE noop toxic" 204
 
 api GET /proxies/web/toxics
 expect_status "GET /proxies/web/toxics" 200
@@ -269,6 +299,26 @@ expect_status "PATCH proxy upstream" 200
 expect_jq "PATCH proxy upstream: changed, still disabled" '.upstream == "127.0.0.1:9" and .enabled == false'
 api PATCH /proxies/sleepy "{\"upstream\":\"$UP\"}"
 
+api POST /proxies "{\"name\":\"mover\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$UP\"}"
+MOVER_OLD=$(printf '%s' "$RESP_BODY" | jq -r '.listen' 2>/dev/null)
+api PATCH /proxies/mover '{"listen":"127.0.0.1:0"}'
+expect_status "PATCH proxy listen 127.0.0.1:0" 200
+MOVER_NEW=$(printf '%s' "$RESP_BODY" | jq -r '.listen' 2>/dev/null)
+if [[ "$MOVER_NEW" =~ ^127\.0\.0\.1:[1-9][0-9]*$ && "$MOVER_NEW" != "$MOVER_OLD" ]]; then
+  pass "PATCH listen port 0: moved to a new real port ($MOVER_OLD -> $MOVER_NEW)"
+else
+  fail "PATCH listen port 0: expected a new 127.0.0.1:<port> different from $MOVER_OLD, got '$MOVER_NEW'"
+fi
+got=$(curl -s --max-time 5 "http://$MOVER_NEW/index.html")
+if [[ "$got" == "hello from upstream" ]]; then pass "moved proxy serves on its new port"; else fail "moved proxy $MOVER_NEW: expected 'hello from upstream', got '$got'"; fi
+if curl -s -o /dev/null --max-time 3 "http://$MOVER_OLD/index.html"; then
+  fail "moved proxy still accepts connections on its old address $MOVER_OLD"
+else
+  pass "moved proxy: old address $MOVER_OLD closed"
+fi
+api DELETE /proxies/mover
+expect_status "DELETE /proxies/mover" 204
+
 # ---------------------------------------------------------------------------------------------
 echo "== reset"
 
@@ -323,7 +373,7 @@ api POST /populate '{"name":"x"}'
 expect_status "POST /populate with an object instead of an array" 400
 
 api GET /proxies
-expect_jq "GET /proxies after populate: keys" 'keys == ["pop1","pop2","web"]'
+expect_jq "GET /proxies after populate: keys sorted by name" 'keys_unsorted == ["pop1","pop2","web"]'
 
 # ---------------------------------------------------------------------------------------------
 echo "== bind failures"
@@ -336,6 +386,30 @@ expect_jq "occupied port: raw Go-style bind error" \
   ".error == \"listen tcp 127.0.0.1:$HELD_PORT: bind: address already in use\" and .status == 500"
 api GET /proxies/occupied
 expect_error "proxy on an occupied port was not added" 404 "proxy not found"
+
+api POST /populate "[{\"name\":\"popok\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$UP\"},{\"name\":\"popbad\",\"listen\":\"127.0.0.1:$HELD_PORT\",\"upstream\":\"$UP\"},{\"name\":\"popnever\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$UP\"}]"
+expect_status "POST /populate whose 2nd entry cannot bind" 500
+expect_jq "populate bind failure: error, status and the proxies done so far" \
+  ".error == \"listen tcp 127.0.0.1:$HELD_PORT: bind: address already in use\" and .status == 500 and ([.proxies[].name] == [\"popok\"])"
+api GET /proxies
+expect_jq "populate bind failure: entries before it applied, failing and later ones not" \
+  'has("popok") and (has("popbad") | not) and (has("popnever") | not)'
+api DELETE /proxies/popok
+expect_status "DELETE /proxies/popok" 204
+
+api POST /proxies "{\"name\":\"failer\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$UP\"}"
+expect_status "POST /proxies failer" 201
+api PATCH /proxies/failer "{\"listen\":\"127.0.0.1:$HELD_PORT\"}"
+expect_error "PATCH proxy listen to an occupied port" 500 "listen tcp 127.0.0.1:$HELD_PORT: bind: address already in use"
+api GET /proxies/failer
+expect_jq "failed update: proxy kept with the new listen and enabled:false" \
+  ".listen == \"127.0.0.1:$HELD_PORT\" and .enabled == false"
+api POST /reset
+expect_error "POST /reset when a proxy cannot be re-enabled" 500 "listen tcp 127.0.0.1:$HELD_PORT: bind: address already in use"
+api DELETE /proxies/failer
+expect_response "DELETE /proxies/failer" 204 "" ""
+api POST /reset
+expect_response "POST /reset afterwards" 204 "" ""
 
 # ---------------------------------------------------------------------------------------------
 echo "== delete"
@@ -350,6 +424,7 @@ else
   pass "deleted proxy: listener closed"
 fi
 
-if brownout_alive; then pass "brownout still running"; else fail "brownout process died during the test"; fi
+# brownout must still be running, and must exit cleanly (status 0) on SIGTERM.
+stop_brownout
 
 finish

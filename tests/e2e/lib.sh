@@ -186,6 +186,39 @@ start_brownout() {
   die "brownout failed to start; log: $(tail -n 20 "$BROWNOUT_LOG" 2>/dev/null)"
 }
 
+# stop_brownout: SIGTERM, wait (max 10 s) and check a graceful exit with status 0; records a
+# pass or a failure. Catches crashes at shutdown and sanitizer aborts. Safe to call once.
+stop_brownout() {
+  local pid=${BROWNOUT_PID:-} i rc
+  [[ -n "$pid" ]] || return 0
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null
+    rc=$?
+    fail "brownout (pid $pid) had already exited (status $rc) before the end of the test"
+    BROWNOUT_PID=
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do # 100 x 0.1 s = 10 s
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    fail "brownout did not exit within 10 s of SIGTERM"
+  else
+    wait "$pid" 2>/dev/null
+    rc=$?
+    if ((rc == 0)); then
+      pass "brownout exited cleanly on SIGTERM"
+    else
+      fail "brownout exited with status $rc on SIGTERM (log: $BROWNOUT_LOG)"
+    fi
+  fi
+  BROWNOUT_PID=
+}
+
 # brownout_alive: true while the server process is still running.
 brownout_alive() { kill -0 "${BROWNOUT_PID:-0}" 2>/dev/null; }
 

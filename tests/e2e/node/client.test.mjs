@@ -366,6 +366,97 @@ test('reset removes all toxics and re-enables every proxy', async () => {
   assert.equal(r.body.toString(), 'hello from upstream\n');
 });
 
+test('toxics apply to connections that are already open', async () => {
+  // One connection, opened before the toxic exists: its next round trip must be delayed.
+  const sock = net.connect({ host: '127.0.0.1', port: echoPort });
+  try {
+    await new Promise((res, rej) => { sock.once('connect', res); sock.once('error', rej); setTimeout(() => rej(new Error('connect timeout')), 3000); });
+    const rtt = (msg) => new Promise((res, rej) => {
+      const t0 = performance.now();
+      const timer = setTimeout(() => rej(new Error('round trip timed out')), 5000);
+      sock.once('data', () => { clearTimeout(timer); res(performance.now() - t0); });
+      sock.write(msg);
+    });
+    const before = await rtt('a');
+    assert.ok(before < 100, `RTT before the toxic: ${before.toFixed(1)} ms`);
+    const toxic = await echoProxy.addToxic(toxicBody('latency', 'live_lag', { latency: 250, jitter: 0 }));
+    const during = await rtt('b');
+    assert.ok(during >= 245 && during < 1500, `RTT on the open connection after adding latency: ${during.toFixed(1)} ms`);
+    await toxic.remove();
+    const after = await rtt('c');
+    assert.ok(after < 100, `RTT on the open connection after removing latency: ${after.toFixed(1)} ms`);
+  } finally {
+    sock.destroy();
+  }
+});
+
+test('toxicity 0: the toxic is stored but affects no connection', async () => {
+  const toxic = await echoProxy.addToxic(toxicBody('latency', 'never', { latency: 500, jitter: 0 }, 'downstream', 0));
+  assert.equal(toxic.toxicity, 0);
+  const rtt = await medianRtt(echoPort);
+  assert.ok(rtt < 100, `toxicity 0 latency must not apply: ${rtt.toFixed(1)} ms`);
+  await toxic.remove();
+});
+
+test('limit_data 0: the connection closes on the first chunk, not at connect', async () => {
+  const toxic = await echoProxy.addToxic(toxicBody('limit_data', 'zero', { bytes: 0 }));
+  // Without traffic the connection stays open.
+  const idle = await converse(echoPort, () => {}, { deadlineMs: 300 });
+  assert.equal(idle.end, 'deadline', `idle connection ended by ${idle.end} ${idle.errorCode ?? ''}`);
+  const r = await converse(echoPort, (s) => s.write('x'), { deadlineMs: 3000 });
+  assert.equal(r.data.length, 0);
+  assert.ok(['eof', 'close'].includes(r.end), `ended by ${r.end} ${r.errorCode ?? ''}`);
+  await toxic.remove();
+});
+
+test('reset_peer: nothing happens without traffic', async () => {
+  const toxic = await echoProxy.addToxic(toxicBody('reset_peer', 'quiet', { timeout: 0 }));
+  const idle = await converse(echoPort, () => {}, { deadlineMs: 400 });
+  assert.equal(idle.end, 'deadline', `idle connection ended by ${idle.end} ${idle.errorCode ?? ''}`);
+  await toxic.remove();
+});
+
+test('removing a timeout toxic closes the connections it was attached to', async () => {
+  const toxic = await echoProxy.addToxic(toxicBody('timeout', 'hold', { timeout: 0 }));
+  const pending = converse(echoPort, (s) => s.write('held'), { deadlineMs: 4000 });
+  await sleep(300);
+  const t0 = performance.now();
+  await toxic.remove();
+  const r = await pending;
+  assert.equal(r.data.length, 0, 'timeout 0 discards data');
+  assert.ok(['eof', 'close', 'error'].includes(r.end), `connection should be closed by the removal, ended by ${r.end}`);
+  assert.ok(performance.now() - t0 < 2000, 'closed promptly after the removal');
+});
+
+test('disabling a proxy closes its open connections', async () => {
+  const pending = converse(echoPort, () => {}, { deadlineMs: 4000 });
+  await sleep(200);
+  await echoProxy.update({ enabled: false, listen: echoProxy.listen, upstream: ECHO_UP });
+  const r = await pending;
+  assert.ok(['eof', 'close', 'error'].includes(r.end), `open connection should be closed, ended by ${r.end}`);
+  echoProxy = await echoProxy.update({ enabled: true, listen: echoProxy.listen, upstream: ECHO_UP });
+  await echoRoundTrip(echoPort);
+});
+
+test('an unreachable upstream: the client connection is closed right after accept', async () => {
+  const dead = await toxiproxy.createProxy({ name: 'node_dead', listen: '127.0.0.1:0', upstream: '127.0.0.1:1' });
+  const r = await converse(portOf(dead.listen), () => {}, { deadlineMs: 3000 });
+  assert.ok(['eof', 'close', 'error'].includes(r.end), `ended by ${r.end}`);
+  assert.equal(r.data.length, 0);
+  await dead.remove();
+});
+
+test('populate replaces a proxy whose upstream changed (its toxics are dropped)', async () => {
+  const p = await toxiproxy.createProxy({ name: 'node_swap', listen: '127.0.0.1:0', upstream: HTTP_UP });
+  await p.addToxic(toxicBody('latency', 'old_lag', { latency: 1, jitter: 0 }));
+  const res = await toxiproxy.populate([{ name: 'node_swap', listen: p.listen, upstream: ECHO_UP }]);
+  assert.equal(res.node_swap.upstream, ECHO_UP);
+  assert.equal(res.node_swap.listen, p.listen);
+  await assert.rejects(p.getToxic('old_lag'), httpError(404));
+  await echoRoundTrip(portOf(res.node_swap.listen));
+  await res.node_swap.remove();
+});
+
 test('remove deletes proxies and closes their listeners', async () => {
   for (const p of Object.values(await toxiproxy.getAll())) await p.remove();
   assert.deepEqual(await toxiproxy.getAll(), {});
