@@ -55,6 +55,12 @@ Result<Values> resolve_attributes(std::span<const AttrSpec> specs,
                                       "), got " + std::to_string(value),
                                   std::string(spec.name));
     }
+    if (value > spec.max) {
+      return Result<Values>::fail("attribute " + std::string(spec.name) + " must be <= " +
+                                      std::to_string(spec.max) + " (" + std::string(spec.unit) +
+                                      "), got " + std::to_string(value),
+                                  std::string(spec.name));
+    }
     out.items.emplace_back(std::string(spec.name), value);
   }
   return Result<Values>::ok(std::move(out));

@@ -24,6 +24,9 @@ struct AttrSpec {
   std::int64_t default_value = 0;
   std::int64_t min = 0;  // values below are refused with a message naming the attribute
   std::string_view help;
+  std::int64_t max = kDayMs;  // values above are refused too; keeps time arithmetic in range
+
+  static constexpr std::int64_t kDayMs = 86'400'000;
 };
 
 // Resolved attributes, in the order the type declares them.

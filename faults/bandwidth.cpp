@@ -11,7 +11,7 @@ namespace brownout::faults {
 namespace {
 
 const std::array<AttrSpec, 1> kAttrs{{
-    {"rate", "KB/s", 0, 1, "bytes per second, in thousands (must be positive)"},
+    {"rate", "KB/s", 0, 1, "bytes per second, in thousands (must be positive)", 1'000'000'000'000},
 }};
 
 struct State final : FaultState {

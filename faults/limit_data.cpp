@@ -10,7 +10,8 @@ namespace brownout::faults {
 namespace {
 
 const std::array<AttrSpec, 1> kAttrs{{
-    {"bytes", "bytes", 0, 0, "bytes allowed through before the connection is closed"},
+    {"bytes", "bytes", 0, 0, "bytes allowed through before the connection is closed",
+     std::int64_t{1} << 62},
 }};
 
 struct State final : FaultState {

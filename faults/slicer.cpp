@@ -10,9 +10,9 @@ namespace brownout::faults {
 namespace {
 
 const std::array<AttrSpec, 3> kAttrs{{
-    {"average_size", "bytes", 0, 1, "mean size of a piece (must be positive)"},
-    {"size_variation", "bytes", 0, 0, "random spread of a piece's size; below average_size"},
-    {"delay", "us", 0, 0, "pause between pieces"},
+    {"average_size", "bytes", 0, 1, "mean size of a piece (must be positive)", 1 << 30},
+    {"size_variation", "bytes", 0, 0, "random spread of a piece's size; below average_size", 1 << 30},
+    {"delay", "us", 0, 0, "pause between pieces", AttrSpec::kDayMs * 1000},
 }};
 
 struct State final : FaultState {

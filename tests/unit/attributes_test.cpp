@@ -148,3 +148,15 @@ TEST_CASE("Values::get returns 0 for a missing name") {
   CHECK(v.get("a") == 4);
   CHECK(v.get("b") == 0);
 }
+
+TEST_CASE("resolve_attributes: a partial update is range-checked too") {
+  Values base;
+  base.items = {{"latency", 200}, {"jitter", 30}, {"rate", 50}};
+  const auto r = resolve_attributes(kSpecs, {{"rate", I(0)}}, &base);
+  CHECK_FALSE(r);
+  CHECK(r.error.attribute == "rate");
+  CHECK(r.error.message == "attribute rate must be >= 1 (KB/s), got 0");
+  const auto neg = resolve_attributes(kSpecs, {{"jitter", I(-10)}}, &base);
+  CHECK_FALSE(neg);
+  CHECK(neg.error.attribute == "jitter");
+}

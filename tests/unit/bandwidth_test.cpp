@@ -241,3 +241,26 @@ TEST_CASE("bandwidth: an empty plan stays empty") {
   CHECK(link.plan.pieces.empty());
   CHECK(link.plan.end.kind == EndKind::none);
 }
+
+// A rate so large that bytes per second would overflow is refused, naming rate.
+TEST_CASE("bandwidth: a huge rate neither overflows nor divides by zero") {
+  for (const std::int64_t rate : {std::int64_t{1} << 61, std::int64_t{10'000'000'000'000'000}}) {
+    CAPTURE(rate);
+    auto b = build(*find_type("bandwidth"), {{"rate", Value{rate}}});
+    if (!b) {
+      CHECK(b.error.attribute == "rate");
+      continue;
+    }
+    auto state = b.value->fault->make_state();
+    Rng rng(1);
+    std::vector<Piece> scratch;
+    Plan plan;
+    plan.reset_for(0, 1000, t0);
+    Context ctx{t0, rng, scratch};
+    b.value->fault->on_data(state.get(), ctx, plan);
+    REQUIRE(plan.pieces.size() == 1);
+    CHECK(plan.pieces[0].size == 1000);
+    CHECK(since(plan.pieces[0].release) >= 0);
+    CHECK(since(plan.pieces[0].release) <= 1);
+  }
+}

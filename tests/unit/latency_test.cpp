@@ -228,3 +228,19 @@ TEST_CASE("latency: the same seed repeats the same delays") {
   }
   CHECK(differs);
 }
+
+// Durations are capped (a day), so time arithmetic cannot wrap.
+TEST_CASE("latency: a huge latency never releases before arrival") {
+  auto b = build(*find_type("latency"), {{"latency", Value{std::int64_t{10'000'000'000'000}}}});
+  if (!b) {
+    CHECK(b.error.attribute == "latency");
+    return;
+  }
+  Env env;
+  Plan plan;
+  plan.reset_for(0, 10, t0);
+  auto ctx = env.at(t0);
+  b.value->fault->on_data(nullptr, ctx, plan);
+  REQUIRE(plan.pieces.size() == 1);
+  CHECK(plan.pieces[0].release >= t0);
+}

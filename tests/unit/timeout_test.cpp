@@ -111,3 +111,20 @@ TEST_CASE("timeout: removing it ends the link") {
   CHECK(timeout(400)->ends_link_on_removal());
   CHECK(timeout(0)->ends_link_on_removal());
 }
+
+// Durations are capped (a day), so time arithmetic cannot wrap.
+TEST_CASE("timeout: a huge timeout still arms a close in the future") {
+  auto b = build(*find_type("timeout"), {{"timeout", Value{std::int64_t{10'000'000'000'000}}}});
+  if (!b) {
+    CHECK(b.error.attribute == "timeout");
+    return;
+  }
+  Env env;
+  Plan plan;
+  plan.reset_for(0, 10, t0);
+  auto ctx = env.at(t0);
+  b.value->fault->on_data(nullptr, ctx, plan);
+  CHECK(plan.pieces.empty());
+  CHECK(plan.end.kind == EndKind::close);
+  CHECK(plan.end.at > t0);
+}
