@@ -1,14 +1,72 @@
 // The brownout executable: parses arguments and calls the layers below.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 
+#include "control/commands.hpp"
 #include "control/server.hpp"
+
+namespace cmd = brownout::control::commands;
+
+namespace {
+
+// Words of every command and option, for shell completion.
+void collect(const CLI::App* app, std::vector<std::string>& commands, std::vector<std::string>& options) {
+  for (const auto* sub : app->get_subcommands({})) {
+    commands.push_back(sub->get_name());
+    collect(sub, commands, options);
+  }
+  for (const auto* opt : app->get_options({}))
+    for (const auto& n : opt->get_lnames()) options.push_back("--" + n);
+}
+
+std::string completion_script(const CLI::App& app, const std::string& shell) {
+  std::vector<std::string> commands, options;
+  collect(&app, commands, options);
+  std::sort(options.begin(), options.end());
+  options.erase(std::unique(options.begin(), options.end()), options.end());
+  std::string words, opts;
+  for (const auto& c : commands) words += c + " ";
+  for (const auto& o : options) opts += o + " ";
+  std::string script;
+  if (shell == "zsh") script += "autoload -U +X bashcompinit && bashcompinit\n";
+  script +=
+      "_brownout() {\n"
+      "  local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+      "  if [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W \"" + opts + "\" -- \"$cur\")); return; fi\n"
+      "  if [[ \"${COMP_WORDS[1]}\" == fault && $COMP_CWORD -eq 2 ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"add update remove types\" -- \"$cur\")); return; fi\n"
+      "  if [[ \"${COMP_WORDS[1]}\" == completion && $COMP_CWORD -eq 2 ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return; fi\n"
+      "  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\")); fi\n"
+      "}\n"
+      "complete -F _brownout brownout\n";
+  return script;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"brownout: a chaos and fault-injection proxy, Toxiproxy-compatible"};
   app.set_version_flag("--version", std::string("brownout ") + BROWNOUT_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Examples:\n"
+      "  brownout serve --config proxies.json\n"
+      "  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432\n"
+      "  brownout fault add db latency --latency 300ms --jitter 50ms\n"
+      "  brownout list");
 
+  std::string server = "http://127.0.0.1:8474";
+  bool json = false;
+  app.add_option("-s,--server", server, "URL of a running brownout server")
+      ->envname("BROWNOUT_SERVER")
+      ->capture_default_str();
+  app.add_flag("--json", json, "Print JSON for scripts instead of tables");
+
+  // serve
   brownout::control::ServerOptions options;
   std::uint64_t seed = 0;
   std::string log_level = "info", log_format = "text";
@@ -31,20 +89,127 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{65536}, std::size_t{1} << 32));
   serve->footer("Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42");
 
-  CLI11_PARSE(app, argc, argv);
+  // client commands
+  std::string name, listen, upstream;
+  auto* list = app.add_subcommand("list", "One row per proxy: addresses, state, connections, faults");
+  list->footer("Example:\n  brownout list\n  brownout list --json");
+  auto* inspect = app.add_subcommand("inspect", "A proxy and each of its faults with every attribute");
+  inspect->add_option("name", name, "Proxy name")->required();
+  inspect->footer("Example:\n  brownout inspect db");
+  auto* create = app.add_subcommand("create", "Create a proxy");
+  create->add_option("name", name, "Proxy name")->required();
+  create->add_option("--listen", listen, "Address to listen on (port 0 picks one)")->required();
+  create->add_option("--upstream", upstream, "Address to forward to")->required();
+  create->footer("Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432");
+  std::map<std::string, std::optional<bool>> switches = {{"toggle", std::nullopt}, {"enable", true}, {"disable", false}};
+  std::map<std::string, CLI::App*> switch_cmds;
+  for (const auto& [word, value] : switches) {
+    auto* sub = app.add_subcommand(word, word == "toggle" ? "Enable a disabled proxy, disable an enabled one"
+                                         : word == "enable" ? "Enable a proxy (listen again)"
+                                                            : "Disable a proxy: close its listener and connections");
+    sub->add_option("name", name, "Proxy name")->required();
+    sub->footer("Example:\n  brownout " + word + " db");
+    switch_cmds[word] = sub;
+  }
+  auto* del = app.add_subcommand("delete", "Delete a proxy");
+  del->add_option("name", name, "Proxy name")->required();
+  del->footer("Example:\n  brownout delete db");
+  auto* reset = app.add_subcommand("reset", "Enable every proxy and remove every fault");
+  reset->footer("Example:\n  brownout reset");
+
+  // fault commands
+  cmd::FaultArgs fa;
+  std::string stream, fault_name;
+  double toxicity = 1.0;
+  std::map<std::string, std::string> attr_values;
+  auto* fault = app.add_subcommand("fault", "Add, update, remove faults; list fault types");
+  fault->require_subcommand(1);
+  fault->footer("Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n  brownout fault types");
+  auto add_attr_options = [&](CLI::App* sub) {
+    for (const auto& attr : cmd::attribute_names())
+      sub->add_option("--" + attr, attr_values[attr], "Attribute " + attr + " (see `brownout fault types`)")
+          ->group("Fault attributes");
+  };
+  auto* fadd = fault->add_subcommand("add", "Add a fault to a proxy; it acts on open connections too");
+  fadd->add_option("proxy", fa.proxy, "Proxy name")->required();
+  fadd->add_option("type", fa.type, "Fault type (see `brownout fault types`)")->required();
+  auto* fadd_name = fadd->add_option("--name", fault_name, "Fault name (default TYPE_STREAM)");
+  auto* fadd_stream = fadd->add_option("--stream", stream, "up (client to server) or down (default)");
+  auto* fadd_tox = fadd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1 (default 1)");
+  add_attr_options(fadd);
+  fadd->footer(
+      "Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n"
+      "  brownout fault add api bandwidth --rate 64KiB/s --stream up --toxicity 0.5");
+  auto* fupd = fault->add_subcommand("update", "Change a fault's attributes or toxicity");
+  fupd->add_option("proxy", fa.proxy, "Proxy name")->required();
+  fupd->add_option("fault", fa.fault, "Fault name")->required();
+  auto* fupd_tox = fupd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1");
+  add_attr_options(fupd);
+  fupd->footer("Example:\n  brownout fault update db latency_downstream --latency 800ms");
+  auto* frm = fault->add_subcommand("remove", "Remove a fault");
+  frm->add_option("proxy", fa.proxy, "Proxy name")->required();
+  frm->add_option("fault", fa.fault, "Fault name")->required();
+  frm->footer("Example:\n  brownout fault remove db latency_downstream");
+  auto* ftypes = fault->add_subcommand("types", "Every fault type with its attributes, units and defaults");
+  ftypes->footer("Example:\n  brownout fault types --json");
+
+  std::string shell;
+  auto* completion = app.add_subcommand("completion", "Print a shell completion script");
+  completion->add_option("shell", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  completion->footer("Example:\n  source <(brownout completion bash)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return cmd::kUsage;
+  }
 
   if (*serve) {
     if (auto err = brownout::control::configure_logging(log_level, log_format); !err.empty()) {
       std::cerr << "brownout: " << err << "\n";
-      return 2;
+      return cmd::kUsage;
     }
     if (*seed_opt) options.seed = seed;
-    brownout::control::Server server(options);
-    if (auto err = server.start(); !err.empty()) {
+    brownout::control::Server server_instance(options);
+    if (auto err = server_instance.start(); !err.empty()) {
       std::cerr << "brownout: " << err << "\n";
       return 1;
     }
-    server.run(true);
+    server_instance.run(true);
+    return 0;
   }
-  return 0;
+  if (*completion) {
+    std::cout << completion_script(app, shell);
+    return 0;
+  }
+
+  const cmd::Context ctx{server, json, std::cout, std::cerr};
+  if (*list) return cmd::list(ctx);
+  if (*inspect) return cmd::inspect(ctx, name);
+  if (*create) return cmd::create(ctx, name, listen, upstream);
+  for (const auto& [word, sub] : switch_cmds)
+    if (*sub) return cmd::set_enabled(ctx, name, switches[word]);
+  if (*del) return cmd::remove(ctx, name);
+  if (*reset) return cmd::reset(ctx);
+  if (*ftypes) return cmd::fault_types(ctx);
+
+  for (const auto* sub : {fadd, fupd})
+    if (*sub)
+      for (const auto& attr : cmd::attribute_names())
+        if (sub->get_option("--" + attr)->count() > 0) fa.attributes.emplace_back(attr, attr_values[attr]);
+  if (*fadd) {
+    if (*fadd_name) fa.name = fault_name;
+    if (*fadd_stream) fa.stream = stream;
+    if (*fadd_tox) fa.toxicity = toxicity;
+    return cmd::fault_add(ctx, fa);
+  }
+  if (*fupd) {
+    if (*fupd_tox) fa.toxicity = toxicity;
+    return cmd::fault_update(ctx, fa);
+  }
+  if (*frm) return cmd::fault_remove(ctx, fa);
+  return cmd::kUsage;
 }

@@ -202,6 +202,17 @@ ApiResponse Api::handle(const ApiRequest& req) {
       o["brownout"] = BROWNOUT_VERSION;
       return ApiResponse{200, "application/json;charset=utf-8", json::serialize(o) + "\n", {}};
     }
+    if (parts.size() == 1 && parts[0] == "stats") {  // brownout's own: live counters per proxy
+      if (m != "GET") return bad_method;
+      json::object proxies;
+      for (const auto& [name, c] : registry_.counters())
+        proxies[name] = json::object{{"accepted", c.accepted},
+                                     {"active", c.active},
+                                     {"upstream_failures", c.upstream_failures},
+                                     {"bytes_upstream", c.bytes_upstream},
+                                     {"bytes_downstream", c.bytes_downstream}};
+      return json_response(200, json::object{{"proxies", proxies}});
+    }
     if (parts.size() == 1 && parts[0] == "reset") {
       if (m != "POST") return bad_method;
       if (auto err = registry_.reset()) return error_response(*err);

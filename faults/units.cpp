@@ -1,5 +1,6 @@
 #include "faults/units.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -108,12 +109,18 @@ std::string format_quantity(std::int64_t value, std::string_view unit) {
   auto fam = family_of(unit);
   if (!fam) return std::to_string(value);
   const double base = static_cast<double>(value) * fam->unit_factor;
-  // Pick the largest unit of the same flavour (decimal or binary) that keeps the number >= 1.
+  // The largest unit that keeps the number >= 1: binary ones (KiB) when the
+  // value is a multiple of 1024, as people write sizes, decimal ones otherwise.
+  const auto whole = static_cast<std::int64_t>(base);
+  const bool has_binary = std::any_of(fam->table.begin(), fam->table.end(), [](const Scale& s) {
+    return s.suffix.find('i') != std::string_view::npos;
+  });
+  const bool prefer_binary = has_binary && whole != 0 && whole % 1024 == 0;
   const Scale* best = nullptr;
   for (const auto& s : fam->table) {
     if (s.suffix == "µs" || s.suffix == "bytes") continue;
     const bool binary = s.suffix.find('i') != std::string_view::npos;
-    if (binary) continue;  // decimal units read best for durations, sizes and rates alike
+    if (binary != prefer_binary && s.factor != 1) continue;
     if (std::fabs(base) >= s.factor && (!best || s.factor > best->factor)) best = &s;
   }
   if (!best || value == 0) return std::to_string(value) + std::string(unit == "bytes" ? "B" : unit);

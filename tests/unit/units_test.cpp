@@ -49,7 +49,10 @@ TEST_CASE("bad quantities name the accepted units") {
 TEST_CASE("quantities format compactly") {
   CHECK(format_quantity(300, "ms") == "300ms");
   CHECK(format_quantity(1500, "ms") == "1.5s");
-  CHECK(format_quantity(1024, "bytes") == "1.024KB");
+  CHECK(format_quantity(1024, "bytes") == "1KiB");
+  CHECK(format_quantity(1500, "bytes") == "1.5KB");
+  CHECK(format_quantity(65536, "bytes") == "64KiB");
   CHECK(format_quantity(1000, "KB/s") == "1MB/s");
   CHECK(format_quantity(0, "ms") == "0ms");
+  CHECK(format_quantity(1024, "ms") == "1.024s");
 }

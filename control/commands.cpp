@@ -1,0 +1,353 @@
+#include "control/commands.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <set>
+
+#include "control/client.hpp"
+#include "faults/registry.hpp"
+#include "faults/units.hpp"
+
+namespace brownout::control::commands {
+
+namespace json = boost::json;
+
+namespace {
+
+// One API call; prints the failure and sets `exit` when it does not succeed.
+std::optional<json::value> call(const Context& c, const std::string& method, const std::string& path,
+                                const std::string& body, int& exit) {
+  auto r = http_call(c.server, method, path, body);
+  if (!r.reached) {
+    c.err << "brownout: cannot reach the server at " << c.server << ": " << r.error
+          << " (start one with `brownout serve`, or point --server / BROWNOUT_SERVER at it)\n";
+    exit = kUnreachable;
+    return std::nullopt;
+  }
+  if (r.status >= 400) {
+    std::string message = r.body;
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    if (!ec && v.is_object() && v.as_object().contains("error") && v.at("error").is_string())
+      message = std::string(v.at("error").as_string());
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    c.err << "brownout: " << message << " (HTTP " << r.status << ")\n";
+    exit = kRefused;
+    return std::nullopt;
+  }
+  exit = kOk;
+  if (r.body.empty()) return json::value(nullptr);
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec) return json::value(json::string(r.body));
+  return v;
+}
+
+std::string str(const json::value& v, const char* key) {
+  if (!v.is_object()) return {};
+  const auto* f = v.as_object().if_contains(key);
+  if (!f) return {};
+  if (f->is_string()) return std::string(f->as_string());
+  return json::serialize(*f);
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  const auto display = [](const std::string& s) {  // count UTF-8 code points
+    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
+  };
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], display(row[i]));
+    }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - display(row[i]) + 2, ' ');
+    }
+    out << line << "\n";
+  }
+}
+
+const faults::AttrSpec* spec_of(const faults::FaultType& type, std::string_view attr) {
+  for (const auto& s : type.attributes)
+    if (s.name == attr) return &s;
+  return nullptr;
+}
+
+std::string summary(const json::value& toxic) {
+  const std::string type = str(toxic, "type");
+  std::string out = type;
+  const faults::FaultType* t = faults::find_type(type);
+  const auto* attrs = toxic.as_object().if_contains("attributes");
+  const auto value = [&](std::string_view name) -> std::optional<std::int64_t> {
+    if (!attrs || !attrs->is_object()) return std::nullopt;
+    const auto* v = attrs->as_object().if_contains(name);
+    if (!v || !v->is_number()) return std::nullopt;
+    return v->to_number<std::int64_t>();
+  };
+  if (t && !t->attributes.empty()) {
+    const auto& first = t->attributes.front();
+    if (auto v = value(first.name)) out += " " + faults::format_quantity(*v, first.unit);
+    if (type == "latency")
+      if (auto j = value("jitter"); j && *j) out += "±" + faults::format_quantity(*j, "ms");
+  }
+  std::string stream = str(toxic, "stream");
+  std::transform(stream.begin(), stream.end(), stream.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  out += stream == "upstream" ? " ↑" : " ↓";
+  if (const auto* tox = toxic.as_object().if_contains("toxicity"); tox && tox->is_number()) {
+    const double p = tox->to_number<double>();
+    if (p < 1.0) out += " " + std::to_string(static_cast<int>(p * 100 + 0.5)) + "%";
+  }
+  return out;
+}
+
+int usage(const Context& c, const std::string& message) {
+  c.err << "brownout: " << message << "\n";
+  return kUsage;
+}
+
+// Converts --ATTR values with units into the API's integers for `type`.
+std::optional<json::object> attributes_for(const Context& c, const faults::FaultType& type,
+                                           const FaultArgs& a, int& exit) {
+  json::object attrs;
+  for (const auto& [name, text] : a.attributes) {
+    const faults::AttrSpec* s = spec_of(type, name);
+    if (!s) {
+      std::string have;
+      for (const auto& spec : type.attributes) have += (have.empty() ? "" : ", ") + std::string(spec.name);
+      exit = usage(c, "fault type " + std::string(type.name) + " has no attribute --" + name +
+                          " (it has: " + (have.empty() ? "none" : have) + ")");
+      return std::nullopt;
+    }
+    auto v = faults::parse_quantity(text, s->unit);
+    if (!v) {
+      exit = usage(c, "--" + name + ": " + v.error.message);
+      return std::nullopt;
+    }
+    attrs[name] = *v.value;
+  }
+  return attrs;
+}
+
+std::optional<std::string> stream_name(const std::string& s) {
+  if (s == "up" || s == "upstream") return "upstream";
+  if (s == "down" || s == "downstream") return "downstream";
+  return std::nullopt;
+}
+
+int print_json(const Context& c, const json::value& v) {
+  c.out << json::serialize(v) << "\n";
+  return kOk;
+}
+
+}  // namespace
+
+std::string fault_summary(const std::string& toxic_json) {
+  boost::system::error_code ec;
+  auto v = json::parse(toxic_json, ec);
+  if (ec || !v.is_object()) return {};
+  return summary(v);
+}
+
+std::vector<std::string> attribute_names() {
+  std::set<std::string> names;
+  for (const auto* t : faults::all_types())
+    for (const auto& s : t->attributes) names.insert(std::string(s.name));
+  return {names.begin(), names.end()};
+}
+
+int list(const Context& c) {
+  int exit = kOk;
+  auto proxies = call(c, "GET", "/proxies", "", exit);
+  if (!proxies) return exit;
+  auto stats = call(c, "GET", "/stats", "", exit);
+  if (!stats) return exit;
+  if (c.json) {
+    json::array out;
+    for (const auto& [name, p] : proxies->as_object()) {
+      json::object o = p.as_object();
+      if (const auto* s = stats->as_object().if_contains("proxies"))
+        if (const auto* ps = s->as_object().if_contains(name)) o["stats"] = *ps;
+      out.push_back(o);
+    }
+    return print_json(c, out);
+  }
+  std::vector<std::vector<std::string>> rows{{"NAME", "LISTEN", "UPSTREAM", "ENABLED", "CONNS", "FAULTS"}};
+  for (const auto& [name, p] : proxies->as_object()) {
+    std::string faults;
+    for (const auto& t : p.at("toxics").as_array()) faults += (faults.empty() ? "" : ", ") + summary(t);
+    std::string conns = "-";
+    if (const auto* s = stats->as_object().if_contains("proxies"))
+      if (const auto* ps = s->as_object().if_contains(name)) conns = str(*ps, "active");
+    rows.push_back({std::string(name), str(p, "listen"), str(p, "upstream"),
+                    p.at("enabled").as_bool() ? "yes" : "no", conns, faults.empty() ? "-" : faults});
+  }
+  if (rows.size() == 1) {
+    c.out << "no proxies (create one with `brownout create NAME --listen ADDR --upstream ADDR`)\n";
+    return kOk;
+  }
+  print_table(c.out, rows);
+  return kOk;
+}
+
+int inspect(const Context& c, const std::string& proxy) {
+  int exit = kOk;
+  auto p = call(c, "GET", "/proxies/" + proxy, "", exit);
+  if (!p) return exit;
+  if (c.json) return print_json(c, *p);
+  c.out << "proxy     " << str(*p, "name") << "\n"
+        << "listen    " << str(*p, "listen") << "\n"
+        << "upstream  " << str(*p, "upstream") << "\n"
+        << "enabled   " << (p->at("enabled").as_bool() ? "yes" : "no") << "\n";
+  const auto& toxics = p->at("toxics").as_array();
+  if (toxics.empty()) {
+    c.out << "faults    none\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows{{"FAULT", "TYPE", "STREAM", "TOXICITY", "ATTRIBUTES"}};
+  for (const auto& t : toxics) {
+    const faults::FaultType* type = faults::find_type(str(t, "type"));
+    std::string attrs;
+    for (const auto& [k, v] : t.at("attributes").as_object()) {
+      const faults::AttrSpec* s = type ? spec_of(*type, k) : nullptr;
+      const std::string shown = s && v.is_number() ? faults::format_quantity(v.to_number<std::int64_t>(), s->unit)
+                                                   : json::serialize(v);
+      attrs += (attrs.empty() ? "" : " ") + std::string(k) + "=" + shown;
+    }
+    char tox[32];
+    std::snprintf(tox, sizeof tox, "%g", t.at("toxicity").to_number<double>());
+    rows.push_back({str(t, "name"), str(t, "type"), str(t, "stream"), tox, attrs.empty() ? "-" : attrs});
+  }
+  c.out << "\n";
+  print_table(c.out, rows);
+  return kOk;
+}
+
+int create(const Context& c, const std::string& proxy, const std::string& listen, const std::string& upstream) {
+  int exit = kOk;
+  json::object body{{"name", proxy}, {"listen", listen}, {"upstream", upstream}, {"enabled", true}};
+  auto p = call(c, "POST", "/proxies", json::serialize(body), exit);
+  if (!p) return exit;
+  if (c.json) return print_json(c, *p);
+  c.out << "created proxy " << proxy << ": " << str(*p, "listen") << " -> " << str(*p, "upstream") << "\n";
+  return kOk;
+}
+
+int set_enabled(const Context& c, const std::string& proxy, std::optional<bool> enabled) {
+  int exit = kOk;
+  if (!enabled) {
+    auto p = call(c, "GET", "/proxies/" + proxy, "", exit);
+    if (!p) return exit;
+    enabled = !p->at("enabled").as_bool();
+  }
+  json::object body{{"enabled", *enabled}};
+  auto p = call(c, "PATCH", "/proxies/" + proxy, json::serialize(body), exit);
+  if (!p) return exit;
+  if (c.json) return print_json(c, *p);
+  c.out << "proxy " << proxy << " is now " << (*enabled ? "enabled" : "disabled") << "\n";
+  return kOk;
+}
+
+int remove(const Context& c, const std::string& proxy) {
+  int exit = kOk;
+  if (!call(c, "DELETE", "/proxies/" + proxy, "", exit)) return exit;
+  if (c.json) return print_json(c, json::object{{"deleted", proxy}});
+  c.out << "deleted proxy " << proxy << "\n";
+  return kOk;
+}
+
+int reset(const Context& c) {
+  int exit = kOk;
+  if (!call(c, "POST", "/reset", "", exit)) return exit;
+  if (c.json) return print_json(c, json::object{{"reset", true}});
+  c.out << "every proxy enabled, every fault removed\n";
+  return kOk;
+}
+
+int fault_add(const Context& c, const FaultArgs& a) {
+  const faults::FaultType* type = faults::find_type(a.type);
+  if (!type) {
+    std::string have;
+    for (const auto* t : faults::all_types()) have += (have.empty() ? "" : ", ") + std::string(t->name);
+    return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
+  }
+  int exit = kOk;
+  auto attrs = attributes_for(c, *type, a, exit);
+  if (!attrs) return exit;
+  json::object body{{"type", a.type}, {"attributes", *attrs}};
+  if (a.name) body["name"] = *a.name;
+  if (a.stream) {
+    auto s = stream_name(*a.stream);
+    if (!s) return usage(c, "--stream: '" + *a.stream + "' is not up, down, upstream or downstream");
+    body["stream"] = *s;
+  }
+  if (a.toxicity) {
+    if (!(*a.toxicity >= 0 && *a.toxicity <= 1)) return usage(c, "--toxicity: must be between 0 and 1");
+    body["toxicity"] = *a.toxicity;
+  }
+  auto t = call(c, "POST", "/proxies/" + a.proxy + "/toxics", json::serialize(body), exit);
+  if (!t) return exit;
+  if (c.json) return print_json(c, *t);
+  c.out << "added fault " << str(*t, "name") << " to " << a.proxy << ": " << summary(*t) << "\n";
+  return kOk;
+}
+
+int fault_update(const Context& c, const FaultArgs& a) {
+  int exit = kOk;
+  auto current = call(c, "GET", "/proxies/" + a.proxy + "/toxics/" + a.fault, "", exit);
+  if (!current) return exit;
+  const faults::FaultType* type = faults::find_type(str(*current, "type"));
+  if (!type) return usage(c, "the server's fault type '" + str(*current, "type") + "' is unknown to this client");
+  auto attrs = attributes_for(c, *type, a, exit);
+  if (!attrs) return exit;
+  json::object body{{"attributes", *attrs}};
+  if (a.toxicity) {
+    if (!(*a.toxicity >= 0 && *a.toxicity <= 1)) return usage(c, "--toxicity: must be between 0 and 1");
+    body["toxicity"] = *a.toxicity;
+  }
+  auto t = call(c, "PATCH", "/proxies/" + a.proxy + "/toxics/" + a.fault, json::serialize(body), exit);
+  if (!t) return exit;
+  if (c.json) return print_json(c, *t);
+  c.out << "updated fault " << a.fault << " on " << a.proxy << ": " << summary(*t) << "\n";
+  return kOk;
+}
+
+int fault_remove(const Context& c, const FaultArgs& a) {
+  int exit = kOk;
+  if (!call(c, "DELETE", "/proxies/" + a.proxy + "/toxics/" + a.fault, "", exit)) return exit;
+  if (c.json) return print_json(c, json::object{{"removed", a.fault}, {"proxy", a.proxy}});
+  c.out << "removed fault " << a.fault << " from " << a.proxy << "\n";
+  return kOk;
+}
+
+int fault_types(const Context& c) {
+  if (c.json) {
+    json::array out;
+    for (const auto* t : faults::all_types()) {
+      json::array attrs;
+      for (const auto& s : t->attributes)
+        attrs.push_back(json::object{{"name", s.name}, {"unit", s.unit}, {"default", s.default_value},
+                                     {"min", s.min}, {"max", s.max}, {"help", s.help}});
+      out.push_back(json::object{{"type", t->name}, {"summary", t->summary}, {"attributes", attrs}});
+    }
+    return print_json(c, out);
+  }
+  std::vector<std::vector<std::string>> rows{{"TYPE", "ATTRIBUTE", "UNIT", "DEFAULT", "MEANING"}};
+  for (const auto* t : faults::all_types()) {
+    rows.push_back({std::string(t->name), "", "", "", std::string(t->summary)});
+    for (const auto& s : t->attributes)
+      rows.push_back({"", "--" + std::string(s.name), faults::accepted_units(s.unit) == std::string(s.unit)
+                                                         ? std::string(s.unit)
+                                                         : std::string(s.unit) + " (or " + faults::accepted_units(s.unit) + ")",
+                      std::to_string(s.default_value), std::string(s.help)});
+  }
+  print_table(c.out, rows);
+  c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 (default 1).\n";
+  return kOk;
+}
+
+}  // namespace brownout::control::commands
