@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
                     "Bytes a faulted direction may buffer before it stops reading")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{65536}, std::size_t{1} << 32));
-  serve->footer("Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42");
+  serve->add_option("--events", options.events, "Write fault events as JSON lines to FILE (- for stdout)");
+  serve->footer("Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42 --events events.jsonl");
 
   // client commands
   std::string name, listen, upstream;

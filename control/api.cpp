@@ -1,8 +1,14 @@
 #include "control/api.hpp"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdio>
+
+#include "faults/registry.hpp"
 
 namespace brownout::control {
 
@@ -180,12 +186,74 @@ std::vector<std::string> split_path(std::string_view path) {
 
 }  // namespace
 
+ApiResponse Api::metrics() const {
+  std::string out;
+  const auto counters = registry_.counters();
+  const auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [proxy, c] : counters) value(name, proxy, c);
+  };
+  const auto line = [&](const std::string& name, const std::string& labels, std::uint64_t v) {
+    out += name + "{" + labels + "} " + std::to_string(v) + "\n";
+  };
+  const auto proxy_label = [](const std::string& p) { return "proxy=\"" + p + "\""; };
+  family("brownout_connections_accepted_total", "counter", "Connections accepted.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.accepted); });
+  family("brownout_connections_active", "gauge", "Connections open now.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.active); });
+  family("brownout_connections_refused_total", "counter", "Connections refused by a fault.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.refused); });
+  family("brownout_upstream_connect_failures_total", "counter", "Upstream connections that failed.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.upstream_failures);
+         });
+  family("brownout_bytes_total", "counter", "Bytes read from the source of each direction.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p) + ",direction=\"upstream\"", c.bytes_upstream);
+           line(n, proxy_label(p) + ",direction=\"downstream\"", c.bytes_downstream);
+         });
+  const auto types = faults::all_types();
+  family("brownout_fault_applied_total", "counter", "Connections a fault type acted on (won its toxicity draw).",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           for (std::size_t i = 0; i < types.size() && i < proxy::kMaxFaultTypes; ++i)
+             if (c.fault_applied[i]) line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"", c.fault_applied[i]);
+         });
+  family("brownout_fault_ended_total", "counter", "Connections a fault type ended (reset, cut, timed out).",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           for (std::size_t i = 0; i < types.size() && i < proxy::kMaxFaultTypes; ++i)
+             if (c.fault_ended[i]) line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"", c.fault_ended[i]);
+         });
+  std::size_t fds = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++fds;
+    ::closedir(d);
+    --fds;  // the directory stream itself
+  }
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  out += "# HELP brownout_process_open_fds Open file descriptors.\n# TYPE brownout_process_open_fds gauge\n";
+  out += "brownout_process_open_fds " + std::to_string(fds) + "\n";
+  out += "# HELP brownout_process_resident_memory_bytes Resident memory.\n"
+         "# TYPE brownout_process_resident_memory_bytes gauge\n";
+  out += "brownout_process_resident_memory_bytes " + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) + "\n";
+  return ApiResponse{200, "text/plain; version=0.0.4; charset=utf-8", out, {}};
+}
+
 ApiResponse Api::handle(const ApiRequest& req) {
   ApiResponse r = [&]() -> ApiResponse {
     if (req.user_agent.rfind("Mozilla/", 0) == 0) return ApiResponse{403, kText, "User agent not allowed\n", {}};
 
+    registry_.set_actor(req.user_agent.empty() ? "api" : req.user_agent);
     std::string_view path = req.target;
-    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    std::string_view query;
+    if (auto q = path.find('?'); q != std::string_view::npos) {
+      query = path.substr(q + 1);
+      path = path.substr(0, q);
+    }
     const auto parts = split_path(path);
     const auto& m = req.method;
     const auto not_found = ApiResponse{404, kText, "404 page not found\n", {}};
@@ -201,6 +269,31 @@ ApiResponse Api::handle(const ApiRequest& req) {
       o["version"] = kApiVersion;
       o["brownout"] = BROWNOUT_VERSION;
       return ApiResponse{200, "application/json;charset=utf-8", json::serialize(o) + "\n", {}};
+    }
+    if (parts.size() == 1 && parts[0] == "metrics") return metrics();
+    if (parts.size() == 1 && parts[0] == "events") {  // brownout's own: the event log
+      if (m != "GET") return bad_method;
+      std::uint64_t since = 0;
+      for (auto rest = query; !rest.empty();) {
+        const auto amp = rest.find('&');
+        const auto pair = rest.substr(0, amp);
+        if (pair.rfind("since=", 0) == 0) {
+          const auto text = pair.substr(6);
+          auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), since);
+          if (ec != std::errc() || p != text.data() + text.size())
+            return error_response({400, "since must be an event id (a non-negative integer)"});
+        }
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+      }
+      json::array list;
+      std::uint64_t last = since;
+      if (events_) {
+        for (const auto& e : events_->since(since)) {
+          list.push_back(json::parse(EventLog::to_json(e)));
+          last = e.id;
+        }
+      }
+      return json_response(200, json::object{{"events", list}, {"last", last}});
     }
     if (parts.size() == 1 && parts[0] == "stats") {  // brownout's own: live counters per proxy
       if (m != "GET") return bad_method;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/events.hpp"
 #include "control/registry.hpp"
 
 namespace brownout::control {
@@ -27,11 +28,14 @@ struct ApiResponse {
 
 class Api {
  public:
-  explicit Api(Registry& registry) : registry_(registry) {}
+  explicit Api(Registry& registry, const EventLog* events = nullptr) : registry_(registry), events_(events) {}
   ApiResponse handle(const ApiRequest& request);
 
  private:
+  ApiResponse metrics() const;
+
   Registry& registry_;
+  const EventLog* events_;
 };
 
 // Loads a Toxiproxy JSON config (an array of proxies, as POST /populate takes).

@@ -32,6 +32,18 @@ std::optional<ApiError> check_toxicity(double t) {
 
 }  // namespace
 
+void Registry::record(const std::string& proxy, const std::string& action, const std::string& fault,
+                      const std::string& type, const std::string& detail) {
+  if (!events_) return;
+  proxy::Event e;
+  e.proxy = proxy;
+  e.action = action;
+  e.fault = fault;
+  e.type = type;
+  e.detail = detail.empty() ? "by " + actor_ : detail + ", by " + actor_;
+  events_->emit(std::move(e));
+}
+
 Registry::~Registry() {
   std::lock_guard lock(mutex_);
   for (auto& [name, e] : proxies_) stop(e);
@@ -64,6 +76,7 @@ std::optional<ApiError> Registry::start(Entry& e) {
   e.bound = *bound.value;
   e.running = true;
   spdlog::info("proxy {} listening on {}, upstream {}", e.spec.name, e.bound, e.spec.upstream);
+  record(e.spec.name, "proxy_enabled", {}, {}, e.bound + " -> " + e.spec.upstream);
   return std::nullopt;
 }
 
@@ -72,6 +85,7 @@ void Registry::stop(Entry& e) {
   e.runtime->close();
   e.running = false;
   spdlog::info("proxy {} stopped", e.spec.name);
+  record(e.spec.name, "proxy_disabled");
 }
 
 void Registry::publish(Entry& e) {
@@ -138,6 +152,7 @@ std::optional<ApiError> Registry::remove(const std::string& name) {
   if (!e) return not_found();
   stop(*e);
   proxies_.erase(name);
+  record(name, "proxy_deleted");
   return std::nullopt;
 }
 
@@ -184,6 +199,7 @@ std::optional<ApiError> Registry::reset() {
   std::optional<ApiError> first_error;
   for (auto& [name, e] : proxies_) {
     if (auto err = start(e); err && !first_error) first_error = err;
+    if (!e.faults.upstream.empty() || !e.faults.downstream.empty()) record(name, "faults_cleared");
     e.faults = {};
     publish(e);
   }
@@ -230,6 +246,7 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
   instance->id = next_fault_id_++;
   instance->name = name;
   instance->type = spec.type;
+  instance->type_index = faults::type_index(*type);
   instance->stream_text = stream_text;
   instance->stream = stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
   instance->toxicity = toxicity;
@@ -239,6 +256,7 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
       .push_back(instance);
   publish(*e);
   spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type, stream);
+  record(proxy, "fault_added", name, spec.type, stream);
   return ToxicView(instance);
 }
 
@@ -261,6 +279,7 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
       slot = next;
       publish(*e);
       spdlog::info("proxy {}: fault {} updated", proxy, toxic);
+      record(proxy, "fault_updated", toxic, next->type);
       return ToxicView(next);
     }
   }
@@ -274,9 +293,11 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
   for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
     auto it = std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
     if (it == chain->end()) continue;
+    const std::string type = (*it)->type;
     chain->erase(it);
     publish(*e);
     spdlog::info("proxy {}: fault {} removed", proxy, toxic);
+    record(proxy, "fault_removed", toxic, type);
     return std::nullopt;
   }
   return toxic_not_found();

@@ -15,6 +15,7 @@
 
 #include "faults/chain.hpp"
 #include "proxy/engine.hpp"
+#include "proxy/events.hpp"
 
 namespace brownout::control {
 
@@ -69,7 +70,13 @@ struct PopulateResult {
 
 class Registry {
  public:
-  explicit Registry(proxy::Engine& engine) : engine_(engine) {}
+  // `events` (optional) receives a record of every change and who made it.
+  explicit Registry(proxy::Engine& engine, proxy::EventSink* events = nullptr)
+      : engine_(engine), events_(events) {}
+
+  // Who is making the changes that follow (the API sets the client's
+  // User-Agent); recorded in the events.
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
   ~Registry();
 
   std::vector<ProxyView> list() const;
@@ -102,10 +109,14 @@ class Registry {
   std::optional<ApiError> start(Entry& e);
   void stop(Entry& e);
   void publish(Entry& e);
+  void record(const std::string& proxy, const std::string& action, const std::string& fault = {},
+              const std::string& type = {}, const std::string& detail = {});
   Entry* find(const std::string& name);
   const Entry* find(const std::string& name) const;
 
   proxy::Engine& engine_;
+  proxy::EventSink* events_;
+  std::string actor_ = "api";
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;
   std::uint64_t next_fault_id_ = 1;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "control/api.hpp"
+#include "control/events.hpp"
 #include "control/http_server.hpp"
 #include "proxy/engine.hpp"
 
@@ -66,12 +67,19 @@ std::string configure_logging(const std::string& level, const std::string& forma
 struct Server::Impl {
   explicit Impl(const ServerOptions& o)
       : options(o),
-        engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : std::random_device{}() * 0x100000001ull ^ std::random_device{}(), o.max_inflight}),
-        registry(engine),
-        api(registry),
+        events(std::make_shared<EventLog>()),
+        engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : random_seed(), o.max_inflight, events}),
+        registry(engine, events.get()),
+        api(registry, events.get()),
         http([this](const ApiRequest& r) { return api.handle(r); }) {}
 
+  static std::uint64_t random_seed() {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }
+
   ServerOptions options;
+  std::shared_ptr<EventLog> events;
   proxy::Engine engine;
   Registry registry;
   Api api;
@@ -85,6 +93,7 @@ Registry& Server::registry() { return impl_->registry; }
 std::uint64_t Server::seed() const { return impl_->engine.seed(); }
 
 std::string Server::start() {
+  if (auto err = impl_->events->open(impl_->options.events); !err.empty()) return err;
   if (!impl_->options.config.empty()) {
     std::ifstream in(impl_->options.config);
     if (!in) return "cannot read config " + impl_->options.config;

@@ -4,7 +4,28 @@
 
 namespace brownout::faults {
 
-bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan) {
+namespace {
+
+// Runs one fault's hook and, when it decided how the stream ends, tags the
+// end with the fault's id so the data plane can say who ended a link.
+template <class Hook>
+void tagged(const FaultInstance& instance, Plan& plan, Hook&& hook) {
+  const End before = plan.end;
+  hook();
+  if (plan.end.kind != EndKind::none && plan.end.kind != EndKind::fin && plan.end.kind != before.kind)
+    plan.end.fault_id = instance.id;
+}
+
+}  // namespace
+
+const FaultInstance* ChainRunner::find(std::uint64_t id) const {
+  for (const auto& slot : slots_)
+    if (slot.instance && slot.instance->id == id) return slot.instance.get();
+  return nullptr;
+}
+
+bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan,
+                         std::vector<const FaultInstance*>* picked) {
   std::vector<Slot> next;
   next.reserve(chain.size());
   for (const auto& instance : chain) {
@@ -24,7 +45,10 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan) {
       slot.state = instance->fault->make_state();
     }
     slot.picked = ctx.rng.chance(instance->toxicity);
-    if (slot.picked) instance->fault->on_attach(slot.state.get(), ctx, plan);
+    if (slot.picked) {
+      tagged(*instance, plan, [&] { instance->fault->on_attach(slot.state.get(), ctx, plan); });
+      if (picked) picked->push_back(instance.get());
+    }
     next.push_back(std::move(slot));
   }
   bool keep = true;
@@ -41,12 +65,14 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan) {
 
 void ChainRunner::on_data(Context& ctx, Plan& plan) {
   for (auto& slot : slots_)
-    if (slot.picked) slot.instance->fault->on_data(slot.state.get(), ctx, plan);
+    if (slot.picked)
+      tagged(*slot.instance, plan, [&] { slot.instance->fault->on_data(slot.state.get(), ctx, plan); });
 }
 
 void ChainRunner::on_eof(Context& ctx, Plan& plan) {
   for (auto& slot : slots_)
-    if (slot.picked) slot.instance->fault->on_eof(slot.state.get(), ctx, plan);
+    if (slot.picked)
+      tagged(*slot.instance, plan, [&] { slot.instance->fault->on_eof(slot.state.get(), ctx, plan); });
 }
 
 }  // namespace brownout::faults

@@ -24,6 +24,7 @@ struct FaultInstance {
   std::string stream_text;  // as the user sent it (Toxiproxy echoes it back)
   Stream stream = Stream::downstream;
   double toxicity = 1.0;
+  std::size_t type_index = 0;  // position in all_types(), for per-type counters
   Values values;
   std::shared_ptr<const Fault> fault;
 };
@@ -42,11 +43,16 @@ class ChainRunner {
 
   // Moves to a new chain. Kept faults keep their state; new and updated faults
   // draw toxicity and are attached (which may set plan.end). Returns false
-  // when a removed fault ends the link.
-  bool rebind(const Chain& chain, Context& ctx, Plan& plan);
+  // when a removed fault ends the link. `picked`, when given, receives the
+  // faults that won their draw (they now act on this link).
+  bool rebind(const Chain& chain, Context& ctx, Plan& plan,
+              std::vector<const FaultInstance*>* picked = nullptr);
 
   void on_data(Context& ctx, Plan& plan);
   void on_eof(Context& ctx, Plan& plan);
+
+  // The fault with this id in the current chain, or nullptr.
+  const FaultInstance* find(std::uint64_t id) const;
 
  private:
   struct Slot {

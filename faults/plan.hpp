@@ -31,6 +31,7 @@ enum class EndKind : std::uint8_t {
 struct End {
   EndKind kind = EndKind::none;
   TimePoint at{};
+  std::uint64_t fault_id = 0;  // the fault that decided this end (0: the peer did)
 };
 
 struct Plan {

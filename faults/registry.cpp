@@ -29,6 +29,12 @@ const FaultType* find_type(std::string_view name) {
 
 std::span<const FaultType* const> all_types() { return kTypes; }
 
+std::size_t type_index(const FaultType& type) {
+  for (std::size_t i = 0; i < kTypes.size(); ++i)
+    if (kTypes[i] == &type) return i;
+  return 0;
+}
+
 Result<Built> build(const FaultType& type, const std::map<std::string, Value>& given,
                     const Values* base) {
   auto values = resolve_attributes(type.attributes, given, base);

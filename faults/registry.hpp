@@ -14,6 +14,8 @@ namespace brownout::faults {
 
 const FaultType* find_type(std::string_view name);
 std::span<const FaultType* const> all_types();
+// Position of `type` in all_types().
+std::size_t type_index(const FaultType& type);
 
 // Resolves attributes against the type's schema (over `base` for a partial
 // update) and builds the immutable settings.

@@ -81,6 +81,9 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> upstream_failures{0};
   std::atomic<std::uint64_t> bytes_upstream{0};
   std::atomic<std::uint64_t> bytes_downstream{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_applied{};
+  std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_ended{};
 };
 
 void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
@@ -163,6 +166,7 @@ class Link : public std::enable_shared_from_this<Link> {
   faults::Context context(Planned& p);
   WorkerCounters& counters();
   void count_bytes(const Direction& d, std::size_t n);
+  void emit(std::string action, const faults::FaultInstance* fault, std::string detail = {});
 
   std::shared_ptr<ProxyImpl> proxy_;
   unsigned worker_;
@@ -368,6 +372,11 @@ ProxyCounters ProxyImpl::counters() const {
     out.upstream_failures += c.upstream_failures.load(std::memory_order_relaxed);
     out.bytes_upstream += c.bytes_upstream.load(std::memory_order_relaxed);
     out.bytes_downstream += c.bytes_downstream.load(std::memory_order_relaxed);
+    out.refused += c.refused.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < kMaxFaultTypes; ++i) {
+      out.fault_applied[i] += c.fault_applied[i].load(std::memory_order_relaxed);
+      out.fault_ended[i] += c.fault_ended[i].load(std::memory_order_relaxed);
+    }
   }
   return out;
 }
@@ -404,6 +413,21 @@ void Link::count_bytes(const Direction& d, std::size_t n) {
   bump(d.stream == faults::Stream::upstream ? c.bytes_upstream : c.bytes_downstream, n);
 }
 
+void Link::emit(std::string action, const faults::FaultInstance* fault, std::string detail) {
+  const auto& sink = proxy_->engine().options.events;
+  if (!sink) return;
+  proxy::Event e;
+  e.proxy = proxy_->name();
+  e.link = id_;
+  if (fault) {
+    e.fault = fault->name;
+    e.type = fault->type;
+  }
+  e.action = std::move(action);
+  e.detail = std::move(detail);
+  sink->emit(std::move(e));
+}
+
 faults::Context Link::context(Planned& p) {
   return faults::Context{Clock::now(), rng_, p.scratch};
 }
@@ -437,6 +461,7 @@ asio::awaitable<void> Link::run() {
     bump(counters().upstream_failures);
     spdlog::warn("proxy {}: upstream {} unreachable: {}; closing client", proxy_->name(), target,
                  ec.message());
+    emit("upstream_unreachable", nullptr, target + ": " + ec.message());
     close(false);
     co_return;
   }
@@ -472,9 +497,15 @@ void Link::apply_faults(const faults::ChainSet& set) {
     // the new chain applies to what arrives next.
     for (auto& piece : p.queue) piece.release = std::min(piece.release, ctx.now);
     p.plan.reset_empty();
-    if (!p.chain.rebind(chain, ctx, p.plan)) {
+    std::vector<const faults::FaultInstance*> picked;
+    if (!p.chain.rebind(chain, ctx, p.plan, &picked)) {
+      emit("closed", nullptr, "a fault that dropped this link's bytes was removed");
       close(false);
       return;
+    }
+    for (const auto* f : picked) {
+      if (f->type_index < kMaxFaultTypes) bump(counters().fault_applied[f->type_index]);
+      if (f->type == "timeout") emit("held", f, "bytes are dropped");
     }
     if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
     start_writer(*d);
@@ -649,14 +680,19 @@ asio::awaitable<void> Link::writer(Direction& d) {
         co_await p.wake_writer.async_wait(nothrow);
         continue;
       }
-      const auto kind = p.end.kind;
+      const auto end = p.end;
       p.end = {};
-      if (kind == EndKind::fin) {
+      if (end.kind == EndKind::fin) {
         finish_direction(d);
       } else {
-        spdlog::debug("proxy {}: link {} {} by a fault", proxy_->name(), id_,
-                      kind == EndKind::reset ? "reset" : "closed");
-        close(kind == EndKind::reset);
+        const faults::FaultInstance* by = end.fault_id ? p.chain.find(end.fault_id) : nullptr;
+        std::string action = end.kind == EndKind::reset ? "reset" : "closed";
+        if (by && by->type == "limit_data") action = "cut";
+        if (by && by->type == "timeout") action = "timed_out";
+        if (by && by->type_index < kMaxFaultTypes) bump(counters().fault_ended[by->type_index]);
+        spdlog::debug("proxy {}: link {} {}{}", proxy_->name(), id_, action, by ? " by " + by->name : "");
+        emit(action, by);
+        close(end.kind == EndKind::reset);
       }
       break;
     }

@@ -3,6 +3,7 @@
 // No Asio here, so the control plane's translation units stay light.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "faults/attributes.hpp"
 #include "faults/chain.hpp"
+#include "proxy/events.hpp"
 
 namespace brownout::proxy {
 
@@ -17,7 +19,10 @@ struct EngineOptions {
   unsigned workers = 0;                     // 0: one per core
   std::uint64_t seed = 0;                   // seeds every link's random source
   std::size_t max_inflight = 4 << 20;       // bytes a faulted direction may hold
+  std::shared_ptr<EventSink> events;        // optional
 };
+
+inline constexpr std::size_t kMaxFaultTypes = 32;
 
 struct ProxyCounters {
   std::uint64_t accepted = 0;
@@ -25,6 +30,11 @@ struct ProxyCounters {
   std::uint64_t upstream_failures = 0;
   std::uint64_t bytes_upstream = 0;    // client -> server
   std::uint64_t bytes_downstream = 0;  // server -> client
+  std::uint64_t refused = 0;
+  // Connections each fault type was applied to (won its toxicity draw), by
+  // faults::type_index, and links each type ended (reset, cut, timed out).
+  std::array<std::uint64_t, kMaxFaultTypes> fault_applied{};
+  std::array<std::uint64_t, kMaxFaultTypes> fault_ended{};
 };
 
 class Proxy {

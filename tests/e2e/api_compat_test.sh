@@ -40,7 +40,7 @@ expect_response "GET /nonexistent" 404 "$TEXT" $'404 page not found\n'
 api GET /reset
 expect_response "GET /reset (wrong method)" 405 "" ""
 api GET /metrics
-expect_response "GET /metrics without metrics flags" 404 "$TEXT" $'404 page not found\n'
+expect_status "GET /metrics (brownout serves Prometheus metrics always)" 200
 api PUT /proxies/whatever '{}'
 expect_status "PUT /proxies/whatever (wrong method)" 405
 api DELETE /proxies

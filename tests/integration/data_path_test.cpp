@@ -159,7 +159,7 @@ TEST_CASE("bandwidth holds its rate within 5%") {
 }
 
 TEST_CASE("a direction stops reading when its bound is reached") {
-  Harness h({2, 1, 1 << 20});
+  Harness h({2, 1, 1 << 20, nullptr});
   std::atomic<bool> release{false};
   Server upstream([&](Fd fd) {  // never reads until told
     while (!release) std::this_thread::sleep_for(10ms);

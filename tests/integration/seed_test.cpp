@@ -7,7 +7,7 @@ namespace {
 
 // Which of 24 sequential connections a toxicity-0.5 latency fault picked.
 std::string picks(std::uint64_t seed) {
-  Harness h({1, seed, 1 << 20});
+  Harness h({1, seed, 1 << 20, nullptr});
   Server upstream(echo);
   const auto port = h.proxy("s", upstream.address());
   h.toxic("s", R"({"type":"latency","toxicity":0.5,"attributes":{"latency":40}})");

@@ -22,7 +22,7 @@ struct Reply {
 
 class Harness {
  public:
-  explicit Harness(proxy::EngineOptions options = {2, 42, 4 << 20})
+  explicit Harness(proxy::EngineOptions options = {2, 42, 4 << 20, nullptr})
       : engine_(options), registry_(engine_), api_(registry_) {}
 
   Reply call(const std::string& method, const std::string& path, const std::string& body = "") {
