@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <boost/asio.hpp>
 #include <boost/intrusive/list.hpp>
 #include <deque>
@@ -160,7 +161,8 @@ class Link : public std::enable_shared_from_this<Link> {
  private:
   asio::awaitable<void> pump(Direction& d);
   asio::awaitable<void> writer(Direction& d);
-  bool read_planned(Direction& d);
+  enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
+  ReadResult read_planned(Direction& d);
   void start_writer(Direction& d);
   void finish_direction(Direction& d);
   faults::Context context(Planned& p);
@@ -202,8 +204,18 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   faults::Result<std::string> listen(const std::string& address) override;
   void close() override;
   void set_upstream(const std::string& upstream) override {
+    Upstream target{upstream, std::nullopt};
+    // A numeric address is parsed once here, not per connection.
+    if (auto hp = split_host_port(upstream); hp) {
+      boost::system::error_code ec;
+      auto ip = asio::ip::make_address(hp.value->host.empty() ? "127.0.0.1" : hp.value->host, ec);
+      unsigned port = 0;
+      auto [ptr, perr] = std::from_chars(hp.value->port.data(), hp.value->port.data() + hp.value->port.size(), port);
+      if (!ec && perr == std::errc() && ptr == hp.value->port.data() + hp.value->port.size() && port <= 65535)
+        target.endpoint = tcp::endpoint(ip, static_cast<std::uint16_t>(port));
+    }
     std::lock_guard lock(mutex_);
-    upstream_ = upstream;
+    upstream_ = std::move(target);
   }
   void set_faults(std::shared_ptr<const faults::ChainSet> set) override;
   ProxyCounters counters() const override;
@@ -223,7 +235,11 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
     return faults_;
   }
 
-  std::string upstream() const {
+  struct Upstream {
+    std::string address;
+    std::optional<tcp::endpoint> endpoint;  // set when the address is numeric
+  };
+  Upstream upstream() const {
     std::lock_guard lock(mutex_);
     return upstream_;
   }
@@ -235,7 +251,7 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   Engine::Impl& engine_;
   std::string name_;
   mutable std::mutex mutex_;  // guards the fields below; never held on the byte path
-  std::string upstream_;
+  Upstream upstream_;
   std::shared_ptr<const faults::ChainSet> faults_ = std::make_shared<faults::ChainSet>();
   std::shared_ptr<tcp::acceptor> acceptor_;
   std::uint64_t generation_ = 0;  // bumped by close(): links accepted before it must go
@@ -435,25 +451,15 @@ faults::Context Link::context(Planned& p) {
 asio::awaitable<void> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
-  const std::string target = proxy_->upstream();
-  auto hp = split_host_port(target);
-  if (hp) {
-    const std::string& host = hp.value->host;
-    if (auto ip = asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec); !ec) {
-      unsigned long port = 0;
-      try {
-        port = std::stoul(hp.value->port);
-      } catch (...) {
-        port = 0;
-      }
-      std::tie(ec) = co_await upstream_.async_connect(
-          tcp::endpoint(ip, static_cast<std::uint16_t>(port)), nothrow);
-    } else {
-      tcp::resolver resolver(io_);
-      auto [rec, results] = co_await resolver.async_resolve(host, hp.value->port, nothrow);
-      ec = rec;
-      if (!ec) std::tie(ec, std::ignore) = co_await asio::async_connect(upstream_, results, nothrow);
-    }
+  const auto upstream = proxy_->upstream();
+  const std::string& target = upstream.address;
+  if (upstream.endpoint) {
+    std::tie(ec) = co_await upstream_.async_connect(*upstream.endpoint, nothrow);
+  } else if (auto hp = split_host_port(target); hp) {
+    tcp::resolver resolver(io_);
+    auto [rec, results] = co_await resolver.async_resolve(hp.value->host, hp.value->port, nothrow);
+    ec = rec;
+    if (!ec) std::tie(ec, std::ignore) = co_await asio::async_connect(upstream_, results, nothrow);
   } else {
     ec = asio::error::invalid_argument;
   }
@@ -548,6 +554,10 @@ void Link::finish_direction(Direction& d) {
 
 asio::awaitable<void> Link::pump(Direction& d) {
   auto self = shared_from_this();
+  // Asio's reactor is edge-triggered: a wait only completes on new readiness.
+  // So we wait only after a read found the socket empty; otherwise we read on
+  // (yielding to other links between bursts).
+  bool readable = false;
   while (!closed_) {
     // Backpressure: a planned direction whose bound is reached stops reading.
     if (d.planned && !d.planned->ring.can_write(!d.planned->writing)) {
@@ -555,28 +565,42 @@ asio::awaitable<void> Link::pump(Direction& d) {
       co_await d.planned->wake_reader.async_wait(nothrow);
       continue;
     }
-    auto [wec] = co_await d.src->async_wait(tcp::socket::wait_read, nothrow);
-    if (closed_) co_return;
-    if (wec) {
-      close(true);
-      co_return;
+    if (!readable) {
+      auto [wec] = co_await d.src->async_wait(tcp::socket::wait_read, nothrow);
+      if (closed_) co_return;
+      if (wec) {
+        close(true);
+        co_return;
+      }
+    } else {
+      co_await asio::post(io_, asio::use_awaitable);  // let other links run
+      if (closed_) co_return;
     }
+    readable = true;
     if (d.planned) {
       Planned& p = *d.planned;
       if (p.chain.empty() && !p.writer_running && p.queue.empty() && p.end.kind == EndKind::none) {
         d.planned.reset();  // the last fault went away: back to the fast path
       } else {
-        if (!read_planned(d)) co_return;
+        switch (read_planned(d)) {
+          case ReadResult::more: break;
+          case ReadResult::empty: readable = false; break;
+          case ReadResult::done: co_return;
+        }
         continue;
       }
     }
 
     // Fast path: no plan, no timers; the buffer is held only while data flows.
     PooledBuffer buffer;
+    char* const data = buffer.data.get();
     for (int i = 0; i < kReadsPerWake && !d.planned && !closed_; ++i) {
       boost::system::error_code ec;
-      const std::size_t n = d.src->read_some(asio::buffer(buffer.data.get(), kBufferSize), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      const std::size_t n = d.src->read_some(asio::buffer(data, kBufferSize), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        readable = false;
+        break;
+      }
       if (ec == asio::error::eof) {
         d.reader_done = true;
         finish_direction(d);
@@ -589,8 +613,16 @@ asio::awaitable<void> Link::pump(Direction& d) {
       }
       d.offset += n;
       count_bytes(d, n);
-      auto [ec2, written] = co_await asio::async_write(*d.dst, asio::buffer(buffer.data.get(), n), nothrow);
-      if (ec2) {
+      // Write straight away; only a full socket buffer needs the reactor.
+      std::size_t done = d.dst->write_some(asio::buffer(data, n), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        done = 0;
+        ec = {};
+      }
+      if (!ec && done < n) {
+        std::tie(ec, std::ignore) = co_await asio::async_write(*d.dst, asio::buffer(data + done, n - done), nothrow);
+      }
+      if (ec) {
         close(true);
         co_return;
       }
@@ -598,15 +630,14 @@ asio::awaitable<void> Link::pump(Direction& d) {
   }
 }
 
-// Reads one chunk into the ring and runs it through the chain. Returns false
-// when the direction's reading is over.
-bool Link::read_planned(Direction& d) {
+// Reads one chunk into the ring and runs it through the chain.
+Link::ReadResult Link::read_planned(Direction& d) {
   Planned& p = *d.planned;
   auto room = p.ring.writable(kBufferSize, !p.writing);
-  if (room.empty()) return true;
+  if (room.empty()) return ReadResult::more;
   boost::system::error_code ec;
   const std::size_t n = d.src->read_some(asio::buffer(room.data(), room.size()), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return ReadResult::empty;
   auto ctx = context(p);
   if (ec == asio::error::eof) {
     d.reader_done = true;
@@ -615,7 +646,7 @@ bool Link::read_planned(Direction& d) {
   } else if (ec) {
     d.reader_done = true;
     close(true);
-    return false;
+    return ReadResult::done;
   } else {
     p.ring.commit(n);
     count_bytes(d, n);
@@ -628,7 +659,7 @@ bool Link::read_planned(Direction& d) {
   if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
   if (p.queue.empty()) p.ring.release_to(p.ring.head());  // everything read was dropped
   start_writer(d);
-  return !d.reader_done;
+  return d.reader_done ? ReadResult::done : ReadResult::more;
 }
 
 asio::awaitable<void> Link::writer(Direction& d) {
