@@ -12,10 +12,10 @@ namespace cmd = brownout::control::commands;
 namespace {
 
 // Words of every command and option, for shell completion.
-void collect(const CLI::App* app, std::vector<std::string>& commands, std::vector<std::string>& options) {
+void collect(const CLI::App* app, std::vector<std::string>* commands, std::vector<std::string>& options) {
   for (const auto* sub : app->get_subcommands({})) {
-    commands.push_back(sub->get_name());
-    collect(sub, commands, options);
+    if (commands) commands->push_back(sub->get_name());  // top level only: `fault add` is not `add`
+    collect(sub, nullptr, options);
   }
   for (const auto* opt : app->get_options({}))
     for (const auto& n : opt->get_lnames()) options.push_back("--" + n);
@@ -23,7 +23,7 @@ void collect(const CLI::App* app, std::vector<std::string>& commands, std::vecto
 
 std::string completion_script(const CLI::App& app, const std::string& shell) {
   std::vector<std::string> commands, options;
-  collect(&app, commands, options);
+  collect(&app, &commands, options);
   std::sort(options.begin(), options.end());
   options.erase(std::unique(options.begin(), options.end()), options.end());
   std::string words, opts;

@@ -286,7 +286,8 @@ ApiResponse Api::handle(const ApiRequest& req) {
         rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
       }
       json::array list;
-      std::uint64_t last = since;
+      // A cursor past the newest event (the server restarted) resyncs to it.
+      std::uint64_t last = events_ ? std::min(since, events_->last_id()) : 0;
       if (events_) {
         for (const auto& e : events_->since(since)) {
           list.push_back(json::parse(EventLog::to_json(e)));

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <boost/asio.hpp>
 #include <boost/intrusive/list.hpp>
+#include <cerrno>
+#include <sys/socket.h>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -26,11 +28,23 @@ namespace brownout::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using faults::Clock;
+
+// Every object is bound to its worker's io_context by a concrete executor
+// type: a type-erased any_io_executor would cost tens of bytes in every
+// socket, timer and pending operation, which idle links pay for.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+using Resolver = asio::ip::basic_resolver<tcp, Executor>;
+template <class T = void>
+using Task = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_task;
 using faults::EndKind;
 
 namespace {
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 constexpr std::size_t kBufferSize = 64 * 1024;
 constexpr int kReadsPerWake = 16;  // fairness between links sharing a thread
 
@@ -53,6 +67,43 @@ class BufferPool {
 };
 
 thread_local BufferPool buffer_pool;
+
+// One non-blocking recv/send straight on the descriptor (MSG_DONTWAIT), so
+// the sockets never need an ioctl to switch modes. EOF is asio::error::eof,
+// an empty socket asio::error::would_block.
+template <class S>
+std::size_t recv_now(S& socket, char* data, std::size_t size, boost::system::error_code& ec) {
+  for (;;) {
+    const auto n = ::recv(socket.native_handle(), data, size, MSG_DONTWAIT);
+    if (n > 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? asio::error::would_block
+                                                   : boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+}
+
+template <class S>
+std::size_t send_now(S& socket, const char* data, std::size_t size, boost::system::error_code& ec) {
+  for (;;) {
+    const auto n = ::send(socket.native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? asio::error::would_block
+                                                   : boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+}
 
 struct PooledBuffer {
   PooledBuffer() : data(buffer_pool.acquire()) {}
@@ -128,15 +179,15 @@ struct Planned {
   RingBuffer ring;
   std::deque<faults::Piece> queue;
   faults::End end;
-  asio::steady_timer wake_writer;
-  asio::steady_timer wake_reader;
+  Timer wake_writer;
+  Timer wake_reader;
   bool writer_running = false;
   bool writing = false;  // a write from the ring is in flight: the ring must not move
 };
 
 struct Direction {
-  tcp::socket* src = nullptr;
-  tcp::socket* dst = nullptr;
+  Socket* src = nullptr;
+  Socket* dst = nullptr;
   faults::Stream stream = faults::Stream::upstream;
   std::unique_ptr<Planned> planned;  // present while faults act on this direction
   std::uint64_t offset = 0;          // bytes read from src so far
@@ -148,19 +199,19 @@ using LinkHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<
 
 class Link : public std::enable_shared_from_this<Link> {
  public:
-  Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, tcp::socket client, std::uint64_t id,
+  Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std::uint64_t id,
        std::uint64_t generation);
   ~Link();
 
-  asio::awaitable<void> run();
+  Task<> run();
   void apply_faults(const faults::ChainSet& set);
   void close(bool reset);
 
   LinkHook hook;
 
  private:
-  asio::awaitable<void> pump(Direction& d);
-  asio::awaitable<void> writer(Direction& d);
+  Task<> pump(Direction& d);
+  Task<> writer(Direction& d);
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
   void start_writer(Direction& d);
@@ -173,8 +224,8 @@ class Link : public std::enable_shared_from_this<Link> {
   std::shared_ptr<ProxyImpl> proxy_;
   unsigned worker_;
   asio::io_context& io_;
-  tcp::socket client_;
-  tcp::socket upstream_;
+  Socket client_;
+  Socket upstream_;
   Direction up_;
   Direction down_;
   faults::Rng rng_;
@@ -245,7 +296,7 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   }
 
  private:
-  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+  Task<> accept_loop(std::shared_ptr<Acceptor> acceptor,
                                     std::uint64_t generation);
 
   Engine::Impl& engine_;
@@ -253,7 +304,7 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   mutable std::mutex mutex_;  // guards the fields below; never held on the byte path
   Upstream upstream_;
   std::shared_ptr<const faults::ChainSet> faults_ = std::make_shared<faults::ChainSet>();
-  std::shared_ptr<tcp::acceptor> acceptor_;
+  std::shared_ptr<Acceptor> acceptor_;
   std::uint64_t generation_ = 0;  // bumped by close(): links accepted before it must go
   std::vector<LinkList> links_;   // one list per worker, touched only on that worker
   std::vector<WorkerCounters> counters_;
@@ -283,8 +334,8 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   } else if (auto ip = asio::ip::make_address(host, ec); !ec) {
     endpoint = tcp::endpoint(ip, static_cast<std::uint16_t>(port));
   } else {
-    tcp::resolver resolver(io);
-    auto results = resolver.resolve(host, hp.value->port, tcp::resolver::numeric_service, ec);
+    Resolver resolver(io);
+    auto results = resolver.resolve(host, hp.value->port, Resolver::numeric_service, ec);
     if (ec || results.empty())
       return R::fail("listen tcp " + address + ": lookup " + host + ": no such host");
     endpoint = results.begin()->endpoint();
@@ -295,7 +346,7 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
       }
   }
 
-  auto acceptor = std::make_shared<tcp::acceptor>(io);
+  auto acceptor = std::make_shared<Acceptor>(io);
   const std::string where = "listen tcp " + join_host_port(endpoint.address().to_string(), endpoint.port());
   if (acceptor->open(endpoint.protocol(), ec); ec) return R::fail(where + ": socket: " + lower_first(ec.message()));
   acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -314,13 +365,13 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   return R::ok(join_host_port(bound.address().to_string(), bound.port()));
 }
 
-asio::awaitable<void> ProxyImpl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor,
                                              std::uint64_t generation) {
   auto self = shared_from_this();
-  asio::steady_timer backoff(acceptor->get_executor());
+  Timer backoff(acceptor->get_executor());
   for (;;) {
     const unsigned w = engine_.pick_worker();
-    tcp::socket socket(engine_.workers[w]->io);
+    Socket socket(engine_.workers[w]->io);
     auto [ec] = co_await acceptor->async_accept(socket, nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
@@ -338,7 +389,7 @@ asio::awaitable<void> ProxyImpl::accept_loop(std::shared_ptr<tcp::acceptor> acce
 }
 
 void ProxyImpl::close() {
-  std::shared_ptr<tcp::acceptor> acceptor;
+  std::shared_ptr<Acceptor> acceptor;
   {
     std::lock_guard lock(mutex_);
     acceptor = std::move(acceptor_);
@@ -400,7 +451,7 @@ ProxyCounters ProxyImpl::counters() const {
 // ---------------------------------------------------------------------------
 // Link implementation
 
-Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, tcp::socket client, std::uint64_t id,
+Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std::uint64_t id,
            std::uint64_t generation)
     : proxy_(std::move(proxy)),
       worker_(worker),
@@ -448,7 +499,7 @@ faults::Context Link::context(Planned& p) {
   return faults::Context{Clock::now(), rng_, p.scratch};
 }
 
-asio::awaitable<void> Link::run() {
+Task<> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
   const auto upstream = proxy_->upstream();
@@ -456,7 +507,7 @@ asio::awaitable<void> Link::run() {
   if (upstream.endpoint) {
     std::tie(ec) = co_await upstream_.async_connect(*upstream.endpoint, nothrow);
   } else if (auto hp = split_host_port(target); hp) {
-    tcp::resolver resolver(io_);
+    Resolver resolver(io_);
     auto [rec, results] = co_await resolver.async_resolve(hp.value->host, hp.value->port, nothrow);
     ec = rec;
     if (!ec) std::tie(ec, std::ignore) = co_await asio::async_connect(upstream_, results, nothrow);
@@ -482,8 +533,6 @@ asio::awaitable<void> Link::run() {
 
   client_.set_option(tcp::no_delay(true), ec);
   upstream_.set_option(tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);
-  upstream_.non_blocking(true, ec);
 
   apply_faults(*set);
   if (closed_) co_return;
@@ -533,7 +582,7 @@ void Link::close(bool reset) {
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ec;
-  for (tcp::socket* s : {&client_, &upstream_}) {
+  for (Socket* s : {&client_, &upstream_}) {
     if (reset && s->is_open()) s->set_option(asio::socket_base::linger(true, 0), ec);
     s->close(ec);
   }
@@ -548,11 +597,11 @@ void Link::close(bool reset) {
 void Link::finish_direction(Direction& d) {
   d.done = true;
   boost::system::error_code ec;
-  d.dst->shutdown(tcp::socket::shutdown_send, ec);
+  d.dst->shutdown(Socket::shutdown_send, ec);
   if (up_.done && down_.done) close(false);
 }
 
-asio::awaitable<void> Link::pump(Direction& d) {
+Task<> Link::pump(Direction& d) {
   auto self = shared_from_this();
   // Asio's reactor is edge-triggered: a wait only completes on new readiness.
   // So we wait only after a read found the socket empty; otherwise we read on
@@ -566,14 +615,14 @@ asio::awaitable<void> Link::pump(Direction& d) {
       continue;
     }
     if (!readable) {
-      auto [wec] = co_await d.src->async_wait(tcp::socket::wait_read, nothrow);
+      auto [wec] = co_await d.src->async_wait(Socket::wait_read, nothrow);
       if (closed_) co_return;
       if (wec) {
         close(true);
         co_return;
       }
     } else {
-      co_await asio::post(io_, asio::use_awaitable);  // let other links run
+      co_await asio::post(io_.get_executor(), use_task);  // let other links run
       if (closed_) co_return;
     }
     readable = true;
@@ -596,8 +645,8 @@ asio::awaitable<void> Link::pump(Direction& d) {
     char* const data = buffer.data.get();
     for (int i = 0; i < kReadsPerWake && !d.planned && !closed_; ++i) {
       boost::system::error_code ec;
-      const std::size_t n = d.src->read_some(asio::buffer(data, kBufferSize), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      const std::size_t n = recv_now(*d.src, data, kBufferSize, ec);
+      if (ec == asio::error::would_block) {
         readable = false;
         break;
       }
@@ -614,8 +663,8 @@ asio::awaitable<void> Link::pump(Direction& d) {
       d.offset += n;
       count_bytes(d, n);
       // Write straight away; only a full socket buffer needs the reactor.
-      std::size_t done = d.dst->write_some(asio::buffer(data, n), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      std::size_t done = send_now(*d.dst, data, n, ec);
+      if (ec == asio::error::would_block) {
         done = 0;
         ec = {};
       }
@@ -636,8 +685,8 @@ Link::ReadResult Link::read_planned(Direction& d) {
   auto room = p.ring.writable(kBufferSize, !p.writing);
   if (room.empty()) return ReadResult::more;
   boost::system::error_code ec;
-  const std::size_t n = d.src->read_some(asio::buffer(room.data(), room.size()), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) return ReadResult::empty;
+  const std::size_t n = recv_now(*d.src, room.data(), room.size(), ec);
+  if (ec == asio::error::would_block) return ReadResult::empty;
   auto ctx = context(p);
   if (ec == asio::error::eof) {
     d.reader_done = true;
@@ -662,7 +711,7 @@ Link::ReadResult Link::read_planned(Direction& d) {
   return d.reader_done ? ReadResult::done : ReadResult::more;
 }
 
-asio::awaitable<void> Link::writer(Direction& d) {
+Task<> Link::writer(Direction& d) {
   auto self = shared_from_this();
   Planned& p = *d.planned;
   std::array<asio::const_buffer, 16> buffers;
