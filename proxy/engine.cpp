@@ -45,7 +45,7 @@ using faults::EndKind;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
-constexpr std::size_t kBufferSize = 64 * 1024;
+constexpr std::size_t kBufferSize = 256 * 1024;
 constexpr int kReadsPerWake = 16;  // fairness between links sharing a thread
 
 // Fast-path buffers live in a per-thread pool and are held only while bytes
@@ -59,7 +59,7 @@ class BufferPool {
     return b;
   }
   void release(std::unique_ptr<char[]> b) {
-    if (free_.size() < 64) free_.push_back(std::move(b));
+    if (free_.size() < 16) free_.push_back(std::move(b));
   }
 
  private:
