@@ -214,6 +214,7 @@ class Link : public std::enable_shared_from_this<Link> {
   Task<> writer(Direction& d);
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
+  bool write_due(Direction& d, faults::TimePoint now);
   void start_writer(Direction& d);
   void finish_direction(Direction& d);
   faults::Context context(Planned& p);
@@ -706,9 +707,43 @@ Link::ReadResult Link::read_planned(Direction& d) {
   for (const auto& piece : p.plan.pieces)
     if (piece.size) p.queue.push_back(piece);
   if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
+  if (!write_due(d, ctx.now)) return ReadResult::done;
   if (p.queue.empty()) p.ring.release_to(p.ring.head());  // everything read was dropped
-  start_writer(d);
+  // The writer is needed only for what must wait (or did not fit) and for ends.
+  if (!p.queue.empty() || p.end.kind != EndKind::none) start_writer(d);
   return d.reader_done ? ReadResult::done : ReadResult::more;
+}
+
+// Writes the pieces already due straight from the ring, as the fast path
+// does, so a fault that delays nothing (latency 0) costs no timer and no
+// writer wake-up. Returns false when the link failed.
+bool Link::write_due(Direction& d, faults::TimePoint now) {
+  Planned& p = *d.planned;
+  while (!p.writing && !p.queue.empty() && p.queue.front().release <= now) {
+    auto& piece = p.queue.front();
+    std::span<const char> spans[2];
+    const int k = p.ring.readable(piece.offset, piece.size, spans);
+    std::size_t sent = 0;
+    boost::system::error_code ec;
+    for (int i = 0; i < k; ++i) {
+      const std::size_t n = send_now(*d.dst, spans[i].data(), spans[i].size(), ec);
+      sent += n;
+      if (ec || n < spans[i].size()) break;
+    }
+    if (ec && ec != asio::error::would_block) {
+      close(true);
+      return false;
+    }
+    if (sent < piece.size) {  // the socket is full: the writer waits for room
+      piece.offset += sent;
+      piece.size -= static_cast<std::uint32_t>(sent);
+      p.ring.release_to(piece.offset);
+      return true;
+    }
+    p.queue.pop_front();
+    p.ring.release_to(p.queue.empty() ? p.ring.head() : p.queue.front().offset);
+  }
+  return true;
 }
 
 Task<> Link::writer(Direction& d) {
