@@ -12,7 +12,8 @@ namespace cmd = brownout::control::commands;
 namespace {
 
 // Words of every command and option, for shell completion.
-void collect(const CLI::App* app, std::vector<std::string>* commands, std::vector<std::string>& options) {
+void collect(const CLI::App* app, std::vector<std::string>* commands,
+             std::vector<std::string>& options) {
   for (const auto* sub : app->get_subcommands({})) {
     if (commands) commands->push_back(sub->get_name());  // top level only: `fault add` is not `add`
     collect(sub, nullptr, options);
@@ -34,12 +35,16 @@ std::string completion_script(const CLI::App& app, const std::string& shell) {
   script +=
       "_brownout() {\n"
       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
-      "  if [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W \"" + opts + "\" -- \"$cur\")); return; fi\n"
+      "  if [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W \"" +
+      opts +
+      "\" -- \"$cur\")); return; fi\n"
       "  if [[ \"${COMP_WORDS[1]}\" == fault && $COMP_CWORD -eq 2 ]]; then\n"
       "    COMPREPLY=($(compgen -W \"add update remove types\" -- \"$cur\")); return; fi\n"
       "  if [[ \"${COMP_WORDS[1]}\" == completion && $COMP_CWORD -eq 2 ]]; then\n"
       "    COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return; fi\n"
-      "  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\")); fi\n"
+      "  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W \"" +
+      words +
+      "\" -- \"$cur\")); fi\n"
       "}\n"
       "complete -F _brownout brownout\n";
   return script;
@@ -72,10 +77,13 @@ int main(int argc, char** argv) {
   std::string log_level = "info", log_format = "text";
   auto* serve = app.add_subcommand("serve", "Run the proxy server and its control API");
   serve->add_option("--host", options.host, "API bind host")->capture_default_str();
-  serve->add_option("--port", options.port, "API bind port")->capture_default_str()->check(CLI::Range(0, 65535));
+  serve->add_option("--port", options.port, "API bind port")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   serve->add_option("--config", options.config, "Toxiproxy JSON proxy list to load at start")
       ->check(CLI::ExistingFile);
-  auto* seed_opt = serve->add_option("--seed", seed, "Seed for every random decision (repeatable runs)");
+  auto* seed_opt =
+      serve->add_option("--seed", seed, "Seed for every random decision (repeatable runs)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str();
   serve->add_option("--log-format", log_format, "text or json")
@@ -83,31 +91,40 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   serve->add_option("--workers", options.workers, "Worker threads (default: one per core)")
       ->check(CLI::Range(1u, 256u));
-  serve->add_option("--max-inflight", options.max_inflight,
-                    "Bytes a faulted direction may buffer before it stops reading")
+  serve
+      ->add_option("--max-inflight", options.max_inflight,
+                   "Bytes a faulted direction may buffer before it stops reading")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{65536}, std::size_t{1} << 32));
-  serve->add_option("--events", options.events, "Write fault events as JSON lines to FILE (- for stdout)");
-  serve->footer("Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42 --events events.jsonl");
+  serve->add_option("--events", options.events,
+                    "Write fault events as JSON lines to FILE (- for stdout)");
+  serve->footer(
+      "Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42 --events "
+      "events.jsonl");
 
   // client commands
   std::string name, listen, upstream;
-  auto* list = app.add_subcommand("list", "One row per proxy: addresses, state, connections, faults");
+  auto* list =
+      app.add_subcommand("list", "One row per proxy: addresses, state, connections, faults");
   list->footer("Example:\n  brownout list\n  brownout list --json");
-  auto* inspect = app.add_subcommand("inspect", "A proxy and each of its faults with every attribute");
+  auto* inspect =
+      app.add_subcommand("inspect", "A proxy and each of its faults with every attribute");
   inspect->add_option("name", name, "Proxy name")->required();
   inspect->footer("Example:\n  brownout inspect db");
   auto* create = app.add_subcommand("create", "Create a proxy");
   create->add_option("name", name, "Proxy name")->required();
   create->add_option("--listen", listen, "Address to listen on (port 0 picks one)")->required();
   create->add_option("--upstream", upstream, "Address to forward to")->required();
-  create->footer("Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432");
-  std::map<std::string, std::optional<bool>> switches = {{"toggle", std::nullopt}, {"enable", true}, {"disable", false}};
+  create->footer(
+      "Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432");
+  std::map<std::string, std::optional<bool>> switches = {
+      {"toggle", std::nullopt}, {"enable", true}, {"disable", false}};
   std::map<std::string, CLI::App*> switch_cmds;
   for (const auto& [word, value] : switches) {
-    auto* sub = app.add_subcommand(word, word == "toggle" ? "Enable a disabled proxy, disable an enabled one"
-                                         : word == "enable" ? "Enable a proxy (listen again)"
-                                                            : "Disable a proxy: close its listener and connections");
+    auto* sub = app.add_subcommand(
+        word, word == "toggle"   ? "Enable a disabled proxy, disable an enabled one"
+              : word == "enable" ? "Enable a proxy (listen again)"
+                                 : "Disable a proxy: close its listener and connections");
     sub->add_option("name", name, "Proxy name")->required();
     sub->footer("Example:\n  brownout " + word + " db");
     switch_cmds[word] = sub;
@@ -125,18 +142,24 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> attr_values;
   auto* fault = app.add_subcommand("fault", "Add, update, remove faults; list fault types");
   fault->require_subcommand(1);
-  fault->footer("Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n  brownout fault types");
+  fault->footer(
+      "Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n  brownout fault "
+      "types");
   auto add_attr_options = [&](CLI::App* sub) {
     for (const auto& attr : cmd::attribute_names())
-      sub->add_option("--" + attr, attr_values[attr], "Attribute " + attr + " (see `brownout fault types`)")
+      sub->add_option("--" + attr, attr_values[attr],
+                      "Attribute " + attr + " (see `brownout fault types`)")
           ->group("Fault attributes");
   };
-  auto* fadd = fault->add_subcommand("add", "Add a fault to a proxy; it acts on open connections too");
+  auto* fadd =
+      fault->add_subcommand("add", "Add a fault to a proxy; it acts on open connections too");
   fadd->add_option("proxy", fa.proxy, "Proxy name")->required();
   fadd->add_option("type", fa.type, "Fault type (see `brownout fault types`)")->required();
   auto* fadd_name = fadd->add_option("--name", fault_name, "Fault name (default TYPE_STREAM)");
-  auto* fadd_stream = fadd->add_option("--stream", stream, "up (client to server) or down (default)");
-  auto* fadd_tox = fadd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1 (default 1)");
+  auto* fadd_stream =
+      fadd->add_option("--stream", stream, "up (client to server) or down (default)");
+  auto* fadd_tox =
+      fadd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1 (default 1)");
   add_attr_options(fadd);
   fadd->footer(
       "Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n"
@@ -151,12 +174,15 @@ int main(int argc, char** argv) {
   frm->add_option("proxy", fa.proxy, "Proxy name")->required();
   frm->add_option("fault", fa.fault, "Fault name")->required();
   frm->footer("Example:\n  brownout fault remove db latency_downstream");
-  auto* ftypes = fault->add_subcommand("types", "Every fault type with its attributes, units and defaults");
+  auto* ftypes =
+      fault->add_subcommand("types", "Every fault type with its attributes, units and defaults");
   ftypes->footer("Example:\n  brownout fault types --json");
 
   std::string shell;
   auto* completion = app.add_subcommand("completion", "Print a shell completion script");
-  completion->add_option("shell", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
   completion->footer("Example:\n  source <(brownout completion bash)");
 
   try {
@@ -200,7 +226,8 @@ int main(int argc, char** argv) {
   for (const auto* sub : {fadd, fupd})
     if (*sub)
       for (const auto& attr : cmd::attribute_names())
-        if (sub->get_option("--" + attr)->count() > 0) fa.attributes.emplace_back(attr, attr_values[attr]);
+        if (sub->get_option("--" + attr)->count() > 0)
+          fa.attributes.emplace_back(attr, attr_values[attr]);
   if (*fadd) {
     if (*fadd_name) fa.name = fault_name;
     if (*fadd_stream) fa.stream = stream;

@@ -25,7 +25,8 @@ std::string request_id() {
   static std::atomic<std::uint64_t> counter{0};
   static const auto start = static_cast<std::uint64_t>(std::time(nullptr));
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%08llx%012llx", static_cast<unsigned long long>(start & 0xffffffff),
+  std::snprintf(buf, sizeof buf, "%08llx%012llx",
+                static_cast<unsigned long long>(start & 0xffffffff),
                 static_cast<unsigned long long>(counter.fetch_add(1) & 0xffffffffffffull));
   return buf;
 }
@@ -35,7 +36,8 @@ ApiResponse error_response(const ApiError& e, json::object extra = {}) {
   o["error"] = e.message;
   o["status"] = e.status;
   for (auto& [k, v] : extra) o[k] = v;
-  ApiResponse r{e.status, kText, json::serialize(o) + "\n", {{"X-Content-Type-Options", "nosniff"}}};
+  ApiResponse r{
+      e.status, kText, json::serialize(o) + "\n", {{"X-Content-Type-Options", "nosniff"}}};
   return r;
 }
 
@@ -43,7 +45,9 @@ ApiResponse json_response(int status, const json::value& v) {
   return ApiResponse{status, kJson, json::serialize(v), {}};
 }
 
-ApiResponse empty(int status) { return ApiResponse{status, "", "", {}}; }
+ApiResponse empty(int status) {
+  return ApiResponse{status, "", "", {}};
+}
 
 json::value number(double d) {
   if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
@@ -93,12 +97,18 @@ std::variant<json::value, ApiError> parse_body(const std::string& body) {
 
 const char* kind_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::array: return "array";
-    case json::kind::object: return "object";
-    case json::kind::string: return "string";
-    case json::kind::bool_: return "bool";
-    case json::kind::null: return "null";
-    default: return "number";
+    case json::kind::array:
+      return "array";
+    case json::kind::object:
+      return "object";
+    case json::kind::string:
+      return "string";
+    case json::kind::bool_:
+      return "bool";
+    case json::kind::null:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -108,7 +118,8 @@ ApiError type_error(const json::value& v, const std::string& field, const char* 
 }
 
 // Reads optional fields; null counts as absent, as Go's decoder treats it.
-std::optional<ApiError> read_string(const json::object& o, const char* key, std::optional<std::string>& out) {
+std::optional<ApiError> read_string(const json::object& o, const char* key,
+                                    std::optional<std::string>& out) {
   const json::value* v = o.if_contains(key);
   if (!v || v->is_null()) return std::nullopt;
   if (!v->is_string()) return type_error(*v, key, "string");
@@ -116,7 +127,8 @@ std::optional<ApiError> read_string(const json::object& o, const char* key, std:
   return std::nullopt;
 }
 
-std::optional<ApiError> read_bool(const json::object& o, const char* key, std::optional<bool>& out) {
+std::optional<ApiError> read_bool(const json::object& o, const char* key,
+                                  std::optional<bool>& out) {
   const json::value* v = o.if_contains(key);
   if (!v || v->is_null()) return std::nullopt;
   if (!v->is_bool()) return type_error(*v, key, "bool");
@@ -124,7 +136,8 @@ std::optional<ApiError> read_bool(const json::object& o, const char* key, std::o
   return std::nullopt;
 }
 
-std::optional<ApiError> read_number(const json::object& o, const char* key, std::optional<double>& out) {
+std::optional<ApiError> read_number(const json::object& o, const char* key,
+                                    std::optional<double>& out) {
   const json::value* v = o.if_contains(key);
   if (!v || v->is_null()) return std::nullopt;
   if (!v->is_number()) return type_error(*v, key, "float32");
@@ -132,21 +145,30 @@ std::optional<ApiError> read_number(const json::object& o, const char* key, std:
   return std::nullopt;
 }
 
-std::optional<ApiError> read_attributes(const json::object& o, std::map<std::string, faults::Value>& out) {
+std::optional<ApiError> read_attributes(const json::object& o,
+                                        std::map<std::string, faults::Value>& out) {
   const json::value* v = o.if_contains("attributes");
   if (!v || v->is_null()) return std::nullopt;
   if (!v->is_object()) return type_error(*v, "attributes", "object");
   for (const auto& [key, value] : v->as_object()) {
     switch (value.kind()) {
-      case json::kind::int64: out[key] = value.as_int64(); break;
+      case json::kind::int64:
+        out[key] = value.as_int64();
+        break;
       case json::kind::uint64:
         if (value.as_uint64() > static_cast<std::uint64_t>(INT64_MAX))
           return ApiError{400, "attribute " + std::string(key) + " is out of range"};
         out[key] = static_cast<std::int64_t>(value.as_uint64());
         break;
-      case json::kind::double_: out[key] = value.as_double(); break;
-      case json::kind::bool_: out[key] = value.as_bool(); break;
-      case json::kind::string: out[key] = std::string(value.as_string()); break;
+      case json::kind::double_:
+        out[key] = value.as_double();
+        break;
+      case json::kind::bool_:
+        out[key] = value.as_bool();
+        break;
+      case json::kind::string:
+        out[key] = std::string(value.as_string());
+        break;
       default:
         return ApiError{400, "attribute " + std::string(key) + " has an unsupported type (" +
                                  kind_name(value) + ")"};
@@ -163,7 +185,8 @@ std::variant<ProxySpec, ApiError> proxy_spec(const json::value& v, const std::st
   for (auto err : {read_string(o, "name", name), read_string(o, "upstream", upstream),
                    read_string(o, "listen", listen), read_bool(o, "enabled", enabled)})
     if (err) return *err;
-  return ProxySpec{name.value_or(""), upstream.value_or(""), listen.value_or(""), enabled.value_or(true)};
+  return ProxySpec{name.value_or(""), upstream.value_or(""), listen.value_or(""),
+                   enabled.value_or(true)};
 }
 
 template <class T>
@@ -198,11 +221,17 @@ ApiResponse Api::metrics() const {
   };
   const auto proxy_label = [](const std::string& p) { return "proxy=\"" + p + "\""; };
   family("brownout_connections_accepted_total", "counter", "Connections accepted.",
-         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.accepted); });
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.accepted);
+         });
   family("brownout_connections_active", "gauge", "Connections open now.",
-         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.active); });
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.active);
+         });
   family("brownout_connections_refused_total", "counter", "Connections refused by a fault.",
-         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) { line(n, proxy_label(p), c.refused); });
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.refused);
+         });
   family("brownout_upstream_connect_failures_total", "counter", "Upstream connections that failed.",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            line(n, proxy_label(p), c.upstream_failures);
@@ -213,15 +242,21 @@ ApiResponse Api::metrics() const {
            line(n, proxy_label(p) + ",direction=\"downstream\"", c.bytes_downstream);
          });
   const auto types = faults::all_types();
-  family("brownout_fault_applied_total", "counter", "Connections a fault type acted on (won its toxicity draw).",
+  family("brownout_fault_applied_total", "counter",
+         "Connections a fault type acted on (won its toxicity draw).",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            for (std::size_t i = 0; i < types.size() && i < proxy::kMaxFaultTypes; ++i)
-             if (c.fault_applied[i]) line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"", c.fault_applied[i]);
+             if (c.fault_applied[i])
+               line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"",
+                    c.fault_applied[i]);
          });
-  family("brownout_fault_ended_total", "counter", "Connections a fault type ended (reset, cut, timed out).",
+  family("brownout_fault_ended_total", "counter",
+         "Connections a fault type ended (reset, cut, timed out).",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            for (std::size_t i = 0; i < types.size() && i < proxy::kMaxFaultTypes; ++i)
-             if (c.fault_ended[i]) line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"", c.fault_ended[i]);
+             if (c.fault_ended[i])
+               line(n, proxy_label(p) + ",type=\"" + std::string(types[i]->name) + "\"",
+                    c.fault_ended[i]);
          });
   std::size_t fds = 0;
   if (DIR* d = ::opendir("/proc/self/fd")) {
@@ -235,17 +270,22 @@ ApiResponse Api::metrics() const {
     if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
     std::fclose(f);
   }
-  out += "# HELP brownout_process_open_fds Open file descriptors.\n# TYPE brownout_process_open_fds gauge\n";
+  out +=
+      "# HELP brownout_process_open_fds Open file descriptors.\n# TYPE brownout_process_open_fds "
+      "gauge\n";
   out += "brownout_process_open_fds " + std::to_string(fds) + "\n";
-  out += "# HELP brownout_process_resident_memory_bytes Resident memory.\n"
-         "# TYPE brownout_process_resident_memory_bytes gauge\n";
-  out += "brownout_process_resident_memory_bytes " + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) + "\n";
+  out +=
+      "# HELP brownout_process_resident_memory_bytes Resident memory.\n"
+      "# TYPE brownout_process_resident_memory_bytes gauge\n";
+  out += "brownout_process_resident_memory_bytes " +
+         std::to_string(resident * ::sysconf(_SC_PAGESIZE)) + "\n";
   return ApiResponse{200, "text/plain; version=0.0.4; charset=utf-8", out, {}};
 }
 
 ApiResponse Api::handle(const ApiRequest& req) {
   ApiResponse r = [&]() -> ApiResponse {
-    if (req.user_agent.rfind("Mozilla/", 0) == 0) return ApiResponse{403, kText, "User agent not allowed\n", {}};
+    if (req.user_agent.rfind("Mozilla/", 0) == 0)
+      return ApiResponse{403, kText, "User agent not allowed\n", {}};
 
     registry_.set_actor(req.user_agent.empty() ? "api" : req.user_agent);
     std::string_view path = req.target;
@@ -369,8 +409,9 @@ ApiResponse Api::handle(const ApiRequest& req) {
       if (!v.is_object()) return error_response(type_error(v, "proxy", "proxy object"));
       ProxyPatch patch;
       const auto& o = v.as_object();
-      for (auto err : {read_string(o, "listen", patch.listen), read_string(o, "upstream", patch.upstream),
-                       read_bool(o, "enabled", patch.enabled)})
+      for (auto err :
+           {read_string(o, "listen", patch.listen), read_string(o, "upstream", patch.upstream),
+            read_bool(o, "enabled", patch.enabled)})
         if (err) return error_response(*err);
       if (patch.upstream && patch.upstream->empty()) patch.upstream.reset();
       auto out = registry_.update(name, patch);
@@ -394,9 +435,10 @@ ApiResponse Api::handle(const ApiRequest& req) {
       const auto& o = v.as_object();
       ToxicSpec spec;
       std::optional<std::string> type;
-      for (auto err : {read_string(o, "type", type), read_string(o, "name", spec.name),
-                       read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity),
-                       read_attributes(o, spec.attributes)})
+      for (auto err :
+           {read_string(o, "type", type), read_string(o, "name", spec.name),
+            read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity),
+            read_attributes(o, spec.attributes)})
         if (err) return error_response(*err);
       spec.type = type.value_or("");
       auto out = registry_.add_toxic(name, spec);
@@ -415,14 +457,16 @@ ApiResponse Api::handle(const ApiRequest& req) {
       return empty(204);
     }
     if (!update) return bad_method;
-    if (auto out = registry_.toxic(name, toxic); failed(out)) return error_response(std::get<ApiError>(out));
+    if (auto out = registry_.toxic(name, toxic); failed(out))
+      return error_response(std::get<ApiError>(out));
     auto parsed = parse_body(req.body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
     const auto& v = std::get<json::value>(parsed);
     if (!v.is_object()) return error_response(type_error(v, "toxic", "toxic object"));
     ToxicPatch patch;
     const auto& o = v.as_object();
-    for (auto err : {read_number(o, "toxicity", patch.toxicity), read_attributes(o, patch.attributes)})
+    for (auto err :
+         {read_number(o, "toxicity", patch.toxicity), read_attributes(o, patch.attributes)})
       if (err) return error_response(*err);
     auto out = registry_.update_toxic(name, toxic, patch);
     if (failed(out)) return error_response(std::get<ApiError>(out));

@@ -28,7 +28,8 @@ struct ApiResponse {
 
 class Api {
  public:
-  explicit Api(Registry& registry, const EventLog* events = nullptr) : registry_(registry), events_(events) {}
+  explicit Api(Registry& registry, const EventLog* events = nullptr)
+      : registry_(registry), events_(events) {}
   ApiResponse handle(const ApiRequest& request);
 
  private:

@@ -11,8 +11,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-HttpResult http_call(const std::string& server, const std::string& method, const std::string& target,
-                     const std::string& body) {
+HttpResult http_call(const std::string& server, const std::string& method,
+                     const std::string& target, const std::string& body) {
   HttpResult out;
   std::string hostport = server;
   if (auto p = hostport.find("://"); p != std::string::npos) hostport = hostport.substr(p + 3);
@@ -21,7 +21,8 @@ HttpResult http_call(const std::string& server, const std::string& method, const
   if (auto c = hostport.rfind(':'); c != std::string::npos && hostport.find(']') < c) {
     host = hostport.substr(0, c);
     port = hostport.substr(c + 1);
-  } else if (auto c2 = hostport.rfind(':'); c2 != std::string::npos && hostport.find('[') == std::string::npos) {
+  } else if (auto c2 = hostport.rfind(':');
+             c2 != std::string::npos && hostport.find('[') == std::string::npos) {
     host = hostport.substr(0, c2);
     port = hostport.substr(c2 + 1);
   }

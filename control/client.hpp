@@ -14,7 +14,7 @@ struct HttpResult {
 };
 
 // `server` is "http://host:port" or "host:port".
-HttpResult http_call(const std::string& server, const std::string& method, const std::string& target,
-                     const std::string& body = "");
+HttpResult http_call(const std::string& server, const std::string& method,
+                     const std::string& target, const std::string& body = "");
 
 }  // namespace brownout::control

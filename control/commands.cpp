@@ -16,8 +16,8 @@ namespace json = boost::json;
 namespace {
 
 // One API call; prints the failure and sets `exit` when it does not succeed.
-std::optional<json::value> call(const Context& c, const std::string& method, const std::string& path,
-                                const std::string& body, int& exit) {
+std::optional<json::value> call(const Context& c, const std::string& method,
+                                const std::string& path, const std::string& body, int& exit) {
   auto r = http_call(c.server, method, path, body);
   if (!r.reached) {
     c.err << "brownout: cannot reach the server at " << c.server << ": " << r.error
@@ -55,7 +55,8 @@ std::string str(const json::value& v, const char* key) {
 void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width;
   const auto display = [](const std::string& s) {  // count UTF-8 code points
-    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
+    return static_cast<std::size_t>(
+        std::count_if(s.begin(), s.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
   };
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) {
@@ -96,7 +97,8 @@ std::string summary(const json::value& toxic) {
       if (auto j = value("jitter"); j && *j) out += "±" + faults::format_quantity(*j, "ms");
   }
   std::string stream = str(toxic, "stream");
-  std::transform(stream.begin(), stream.end(), stream.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  std::transform(stream.begin(), stream.end(), stream.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   out += stream == "upstream" ? " ↑" : " ↓";
   if (const auto* tox = toxic.as_object().if_contains("toxicity"); tox && tox->is_number()) {
     const double p = tox->to_number<double>();
@@ -118,7 +120,8 @@ std::optional<json::object> attributes_for(const Context& c, const faults::Fault
     const faults::AttrSpec* s = spec_of(type, name);
     if (!s) {
       std::string have;
-      for (const auto& spec : type.attributes) have += (have.empty() ? "" : ", ") + std::string(spec.name);
+      for (const auto& spec : type.attributes)
+        have += (have.empty() ? "" : ", ") + std::string(spec.name);
       exit = usage(c, "fault type " + std::string(type.name) + " has no attribute --" + name +
                           " (it has: " + (have.empty() ? "none" : have) + ")");
       return std::nullopt;
@@ -176,15 +179,18 @@ int list(const Context& c) {
     }
     return print_json(c, out);
   }
-  std::vector<std::vector<std::string>> rows{{"NAME", "LISTEN", "UPSTREAM", "ENABLED", "CONNS", "FAULTS"}};
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "LISTEN", "UPSTREAM", "ENABLED", "CONNS", "FAULTS"}};
   for (const auto& [name, p] : proxies->as_object()) {
     std::string faults;
-    for (const auto& t : p.at("toxics").as_array()) faults += (faults.empty() ? "" : ", ") + summary(t);
+    for (const auto& t : p.at("toxics").as_array())
+      faults += (faults.empty() ? "" : ", ") + summary(t);
     std::string conns = "-";
     if (const auto* s = stats->as_object().if_contains("proxies"))
       if (const auto* ps = s->as_object().if_contains(name)) conns = str(*ps, "active");
     rows.push_back({std::string(name), str(p, "listen"), str(p, "upstream"),
-                    p.at("enabled").as_bool() ? "yes" : "no", conns, faults.empty() ? "-" : faults});
+                    p.at("enabled").as_bool() ? "yes" : "no", conns,
+                    faults.empty() ? "-" : faults});
   }
   if (rows.size() == 1) {
     c.out << "no proxies (create one with `brownout create NAME --listen ADDR --upstream ADDR`)\n";
@@ -214,26 +220,30 @@ int inspect(const Context& c, const std::string& proxy) {
     std::string attrs;
     for (const auto& [k, v] : t.at("attributes").as_object()) {
       const faults::AttrSpec* s = type ? spec_of(*type, k) : nullptr;
-      const std::string shown = s && v.is_number() ? faults::format_quantity(v.to_number<std::int64_t>(), s->unit)
-                                                   : json::serialize(v);
+      const std::string shown = s && v.is_number()
+                                    ? faults::format_quantity(v.to_number<std::int64_t>(), s->unit)
+                                    : json::serialize(v);
       attrs += (attrs.empty() ? "" : " ") + std::string(k) + "=" + shown;
     }
     char tox[32];
     std::snprintf(tox, sizeof tox, "%g", t.at("toxicity").to_number<double>());
-    rows.push_back({str(t, "name"), str(t, "type"), str(t, "stream"), tox, attrs.empty() ? "-" : attrs});
+    rows.push_back(
+        {str(t, "name"), str(t, "type"), str(t, "stream"), tox, attrs.empty() ? "-" : attrs});
   }
   c.out << "\n";
   print_table(c.out, rows);
   return kOk;
 }
 
-int create(const Context& c, const std::string& proxy, const std::string& listen, const std::string& upstream) {
+int create(const Context& c, const std::string& proxy, const std::string& listen,
+           const std::string& upstream) {
   int exit = kOk;
   json::object body{{"name", proxy}, {"listen", listen}, {"upstream", upstream}, {"enabled", true}};
   auto p = call(c, "POST", "/proxies", json::serialize(body), exit);
   if (!p) return exit;
   if (c.json) return print_json(c, *p);
-  c.out << "created proxy " << proxy << ": " << str(*p, "listen") << " -> " << str(*p, "upstream") << "\n";
+  c.out << "created proxy " << proxy << ": " << str(*p, "listen") << " -> " << str(*p, "upstream")
+        << "\n";
   return kOk;
 }
 
@@ -272,7 +282,8 @@ int fault_add(const Context& c, const FaultArgs& a) {
   const faults::FaultType* type = faults::find_type(a.type);
   if (!type) {
     std::string have;
-    for (const auto* t : faults::all_types()) have += (have.empty() ? "" : ", ") + std::string(t->name);
+    for (const auto* t : faults::all_types())
+      have += (have.empty() ? "" : ", ") + std::string(t->name);
     return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
   }
   int exit = kOk;
@@ -282,11 +293,13 @@ int fault_add(const Context& c, const FaultArgs& a) {
   if (a.name) body["name"] = *a.name;
   if (a.stream) {
     auto s = stream_name(*a.stream);
-    if (!s) return usage(c, "--stream: '" + *a.stream + "' is not up, down, upstream or downstream");
+    if (!s)
+      return usage(c, "--stream: '" + *a.stream + "' is not up, down, upstream or downstream");
     body["stream"] = *s;
   }
   if (a.toxicity) {
-    if (!(*a.toxicity >= 0 && *a.toxicity <= 1)) return usage(c, "--toxicity: must be between 0 and 1");
+    if (!(*a.toxicity >= 0 && *a.toxicity <= 1))
+      return usage(c, "--toxicity: must be between 0 and 1");
     body["toxicity"] = *a.toxicity;
   }
   auto t = call(c, "POST", "/proxies/" + a.proxy + "/toxics", json::serialize(body), exit);
@@ -301,15 +314,19 @@ int fault_update(const Context& c, const FaultArgs& a) {
   auto current = call(c, "GET", "/proxies/" + a.proxy + "/toxics/" + a.fault, "", exit);
   if (!current) return exit;
   const faults::FaultType* type = faults::find_type(str(*current, "type"));
-  if (!type) return usage(c, "the server's fault type '" + str(*current, "type") + "' is unknown to this client");
+  if (!type)
+    return usage(
+        c, "the server's fault type '" + str(*current, "type") + "' is unknown to this client");
   auto attrs = attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
   json::object body{{"attributes", *attrs}};
   if (a.toxicity) {
-    if (!(*a.toxicity >= 0 && *a.toxicity <= 1)) return usage(c, "--toxicity: must be between 0 and 1");
+    if (!(*a.toxicity >= 0 && *a.toxicity <= 1))
+      return usage(c, "--toxicity: must be between 0 and 1");
     body["toxicity"] = *a.toxicity;
   }
-  auto t = call(c, "PATCH", "/proxies/" + a.proxy + "/toxics/" + a.fault, json::serialize(body), exit);
+  auto t =
+      call(c, "PATCH", "/proxies/" + a.proxy + "/toxics/" + a.fault, json::serialize(body), exit);
   if (!t) return exit;
   if (c.json) return print_json(c, *t);
   c.out << "updated fault " << a.fault << " on " << a.proxy << ": " << summary(*t) << "\n";
@@ -330,9 +347,14 @@ int fault_types(const Context& c) {
     for (const auto* t : faults::all_types()) {
       json::array attrs;
       for (const auto& s : t->attributes)
-        attrs.push_back(json::object{{"name", s.name}, {"unit", s.unit}, {"default", s.default_value},
-                                     {"min", s.min}, {"max", s.max}, {"help", s.help}});
-      out.push_back(json::object{{"type", t->name}, {"summary", t->summary}, {"attributes", attrs}});
+        attrs.push_back(json::object{{"name", s.name},
+                                     {"unit", s.unit},
+                                     {"default", s.default_value},
+                                     {"min", s.min},
+                                     {"max", s.max},
+                                     {"help", s.help}});
+      out.push_back(
+          json::object{{"type", t->name}, {"summary", t->summary}, {"attributes", attrs}});
     }
     return print_json(c, out);
   }
@@ -340,13 +362,15 @@ int fault_types(const Context& c) {
   for (const auto* t : faults::all_types()) {
     rows.push_back({std::string(t->name), "", "", "", std::string(t->summary)});
     for (const auto& s : t->attributes)
-      rows.push_back({"", "--" + std::string(s.name), faults::accepted_units(s.unit) == std::string(s.unit)
-                                                         ? std::string(s.unit)
-                                                         : std::string(s.unit) + " (or " + faults::accepted_units(s.unit) + ")",
+      rows.push_back({"", "--" + std::string(s.name),
+                      faults::accepted_units(s.unit) == std::string(s.unit)
+                          ? std::string(s.unit)
+                          : std::string(s.unit) + " (or " + faults::accepted_units(s.unit) + ")",
                       std::to_string(s.default_value), std::string(s.help)});
   }
   print_table(c.out, rows);
-  c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 (default 1).\n";
+  c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 "
+           "(default 1).\n";
   return kOk;
 }
 

@@ -23,7 +23,8 @@ struct Context {
 
 int list(const Context& c);
 int inspect(const Context& c, const std::string& proxy);
-int create(const Context& c, const std::string& proxy, const std::string& listen, const std::string& upstream);
+int create(const Context& c, const std::string& proxy, const std::string& listen,
+           const std::string& upstream);
 // enabled: true / false, or nullopt to toggle.
 int set_enabled(const Context& c, const std::string& proxy, std::optional<bool> enabled);
 int remove(const Context& c, const std::string& proxy);

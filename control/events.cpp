@@ -22,13 +22,15 @@ std::string EventLog::open(const std::string& path) {
 
 std::string EventLog::to_json(const Stored& s) {
   const auto& e = s.event;
-  const auto since_epoch = std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch()).count();
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(since_epoch / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[80];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(since_epoch % 1000000));
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(since_epoch % 1000000));
   json::object o{{"id", s.id}, {"time", stamp}, {"proxy", e.proxy}, {"action", e.action}};
   if (e.link) o["link"] = e.link;
   if (!e.fault.empty()) o["fault"] = e.fault;

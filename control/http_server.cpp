@@ -29,7 +29,8 @@ asio::awaitable<void> session(tcp::socket socket, const HttpServer::Handler& han
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
     if (ec) {
       if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-          ec != beast::error::timeout && ec != asio::error::eof && ec != asio::error::connection_reset) {
+          ec != beast::error::timeout && ec != asio::error::eof &&
+          ec != asio::error::connection_reset) {
         http::response<http::string_body> bad{http::status::bad_request, 11};
         bad.set(http::field::content_type, "text/plain; charset=utf-8");
         bad.set(http::field::connection, "close");
@@ -41,15 +42,17 @@ asio::awaitable<void> session(tcp::socket socket, const HttpServer::Handler& han
       break;
     }
     auto& req = parser.get();
-    ApiRequest api_req{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
-                       std::string(req[http::field::user_agent])};
+    ApiRequest api_req{std::string(req.method_string()), std::string(req.target()),
+                       std::move(req.body()), std::string(req[http::field::user_agent])};
     ApiResponse out;
     try {
       out = handler(api_req);
     } catch (const std::exception& e) {
       spdlog::error("API {} {}: {}", api_req.method, api_req.target, e.what());
-      out = ApiResponse{500, "text/plain; charset=utf-8",
-                        std::string("{\"error\":\"internal error\",\"status\":500}\n"), {}};
+      out = ApiResponse{500,
+                        "text/plain; charset=utf-8",
+                        std::string("{\"error\":\"internal error\",\"status\":500}\n"),
+                        {}};
     }
     spdlog::debug("API {} {} -> {}", api_req.method, api_req.target, out.status);
     http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
@@ -85,19 +88,23 @@ faults::Result<std::string> HttpServer::listen(const std::string& host, unsigned
   tcp::resolver resolver(impl_->io);
   auto results = resolver.resolve(host.empty() ? "::" : host, std::to_string(port),
                                   tcp::resolver::numeric_service | tcp::resolver::passive, ec);
-  if (ec || results.empty()) return R::fail("listen tcp " + host + ":" + std::to_string(port) + ": lookup " + host + ": no such host");
+  if (ec || results.empty())
+    return R::fail("listen tcp " + host + ":" + std::to_string(port) + ": lookup " + host +
+                   ": no such host");
   tcp::endpoint endpoint = results.begin()->endpoint();
   for (const auto& r : results)
     if (r.endpoint().address().is_v4()) {
       endpoint = r.endpoint();
       break;
     }
-  const std::string where = "listen tcp " + proxy::join_host_port(endpoint.address().to_string(), endpoint.port());
+  const std::string where =
+      "listen tcp " + proxy::join_host_port(endpoint.address().to_string(), endpoint.port());
   auto& a = impl_->acceptor;
   if (a.open(endpoint.protocol(), ec); ec) return R::fail(where + ": " + ec.message());
   a.set_option(asio::socket_base::reuse_address(true), ec);
   if (a.bind(endpoint, ec); ec) return R::fail(where + ": bind: " + ec.message());
-  if (a.listen(asio::socket_base::max_listen_connections, ec); ec) return R::fail(where + ": " + ec.message());
+  if (a.listen(asio::socket_base::max_listen_connections, ec); ec)
+    return R::fail(where + ": " + ec.message());
   const auto bound = a.local_endpoint(ec);
   return R::ok(proxy::join_host_port(bound.address().to_string(), bound.port()));
 }
@@ -129,6 +136,8 @@ void HttpServer::run(bool handle_signals) {
   impl.io.run();
 }
 
-void HttpServer::stop() { asio::post(impl_->io, [this] { impl_->io.stop(); }); }
+void HttpServer::stop() {
+  asio::post(impl_->io, [this] { impl_->io.stop(); });
+}
 
 }  // namespace brownout::control

@@ -11,8 +11,12 @@ namespace brownout::control {
 
 namespace {
 
-ApiError not_found() { return {404, "proxy not found"}; }
-ApiError toxic_not_found() { return {404, "toxic not found"}; }
+ApiError not_found() {
+  return {404, "proxy not found"};
+}
+ApiError toxic_not_found() {
+  return {404, "toxic not found"};
+}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -59,7 +63,8 @@ const Registry::Entry* Registry::find(const std::string& name) const {
 }
 
 ProxyView Registry::view(const Entry& e) const {
-  ProxyView v{e.spec.name, e.bound.empty() ? e.spec.listen : e.bound, e.spec.upstream, e.running, {}};
+  ProxyView v{
+      e.spec.name, e.bound.empty() ? e.spec.listen : e.bound, e.spec.upstream, e.running, {}};
   v.toxics = e.faults.upstream;
   v.toxics.insert(v.toxics.end(), e.faults.downstream.begin(), e.faults.downstream.end());
   return v;
@@ -124,9 +129,9 @@ Outcome<ProxyView> Registry::update(const std::string& name, const ProxyPatch& p
   std::lock_guard lock(mutex_);
   Entry* e = find(name);
   if (!e) return not_found();
-  const bool listen_changed =
-      patch.listen && (*patch.listen != e->spec.listen || port_is_zero(*patch.listen)) &&
-      *patch.listen != e->bound;
+  const bool listen_changed = patch.listen &&
+                              (*patch.listen != e->spec.listen || port_is_zero(*patch.listen)) &&
+                              *patch.listen != e->bound;
   const bool upstream_changed = patch.upstream && *patch.upstream != e->spec.upstream;
   const bool enabled = patch.enabled.value_or(e->running);
 
@@ -232,7 +237,8 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
   const std::string stream = lower(stream_text);
   if (stream != "upstream" && stream != "downstream")
     return ApiError{400, "stream was invalid, can be either upstream or downstream"};
-  const std::string name = spec.name && !spec.name->empty() ? *spec.name : spec.type + "_" + stream_text;
+  const std::string name =
+      spec.name && !spec.name->empty() ? *spec.name : spec.type + "_" + stream_text;
   const faults::FaultType* type = faults::find_type(spec.type);
   if (!type) return ApiError{400, "invalid toxic type"};
   for (const auto& t : view(*e).toxics)
@@ -291,7 +297,8 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
   Entry* e = find(proxy);
   if (!e) return not_found();
   for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
-    auto it = std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
+    auto it =
+        std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
     if (it == chain->end()) continue;
     const std::string type = (*it)->type;
     chain->erase(it);

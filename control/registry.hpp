@@ -98,8 +98,8 @@ class Registry {
 
  private:
   struct Entry {
-    ProxySpec spec;              // listen as the user gave it
-    std::string bound;           // the address actually bound, once started
+    ProxySpec spec;     // listen as the user gave it
+    std::string bound;  // the address actually bound, once started
     bool running = false;
     faults::ChainSet faults;
     std::shared_ptr<proxy::Proxy> runtime;

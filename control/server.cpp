@@ -20,14 +20,25 @@ namespace {
 // %* in a pattern: the message escaped for a JSON string.
 class JsonMessage final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     for (char c : msg.payload) {
       switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             char buf[8];
@@ -39,7 +50,9 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
       }
     }
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
 };
 
 }  // namespace
@@ -47,9 +60,12 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
 std::string configure_logging(const std::string& level, const std::string& format) {
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
-    return "unknown log level '" + level + "' (expected trace, debug, info, warn, error, critical or off)";
-  if (format != "text" && format != "json") return "unknown log format '" + format + "' (expected text or json)";
-  auto logger = std::make_shared<spdlog::logger>("brownout", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    return "unknown log level '" + level +
+           "' (expected trace, debug, info, warn, error, critical or off)";
+  if (format != "text" && format != "json")
+    return "unknown log format '" + format + "' (expected text or json)";
+  auto logger = std::make_shared<spdlog::logger>("brownout",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
     formatter->add_flag<JsonMessage>('*').set_pattern(
@@ -68,7 +84,8 @@ struct Server::Impl {
   explicit Impl(const ServerOptions& o)
       : options(o),
         events(std::make_shared<EventLog>()),
-        engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : random_seed(), o.max_inflight, events}),
+        engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : random_seed(), o.max_inflight,
+                                    events}),
         registry(engine, events.get()),
         api(registry, events.get()),
         http([this](const ApiRequest& r) { return api.handle(r); }) {}
@@ -89,8 +106,12 @@ struct Server::Impl {
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(options)) {}
 Server::~Server() = default;
 
-Registry& Server::registry() { return impl_->registry; }
-std::uint64_t Server::seed() const { return impl_->engine.seed(); }
+Registry& Server::registry() {
+  return impl_->registry;
+}
+std::uint64_t Server::seed() const {
+  return impl_->engine.seed();
+}
 
 std::string Server::start() {
   if (auto err = impl_->events->open(impl_->options.events); !err.empty()) return err;
@@ -105,12 +126,16 @@ std::string Server::start() {
   auto bound = impl_->http.listen(impl_->options.host, impl_->options.port);
   if (!bound) return bound.error.message;
   api_address_ = *bound.value;
-  spdlog::info("brownout API on http://{} ({} workers, seed {})", api_address_, impl_->engine.workers(),
-               impl_->engine.seed());
+  spdlog::info("brownout API on http://{} ({} workers, seed {})", api_address_,
+               impl_->engine.workers(), impl_->engine.seed());
   return {};
 }
 
-void Server::run(bool handle_signals) { impl_->http.run(handle_signals); }
-void Server::stop() { impl_->http.stop(); }
+void Server::run(bool handle_signals) {
+  impl_->http.run(handle_signals);
+}
+void Server::stop() {
+  impl_->http.stop();
+}
 
 }  // namespace brownout::control

@@ -18,7 +18,7 @@ struct ServerOptions {
   std::optional<std::uint64_t> seed;  // absent: random, and logged so a run can be repeated
   unsigned workers = 0;               // 0: one per core
   std::size_t max_inflight = 4 << 20;
-  std::string events;                 // JSON lines of fault events: a file, "-" for stdout, "" none
+  std::string events;  // JSON lines of fault events: a file, "-" for stdout, "" none
 };
 
 // Sets up spdlog: level (trace..off) and format ("text" or "json" lines).

@@ -50,15 +50,15 @@ Result<Values> resolve_attributes(std::span<const AttrSpec> specs,
       }
     }
     if (value < spec.min) {
-      return Result<Values>::fail("attribute " + std::string(spec.name) + " must be >= " +
-                                      std::to_string(spec.min) + " (" + std::string(spec.unit) +
-                                      "), got " + std::to_string(value),
+      return Result<Values>::fail("attribute " + std::string(spec.name) +
+                                      " must be >= " + std::to_string(spec.min) + " (" +
+                                      std::string(spec.unit) + "), got " + std::to_string(value),
                                   std::string(spec.name));
     }
     if (value > spec.max) {
-      return Result<Values>::fail("attribute " + std::string(spec.name) + " must be <= " +
-                                      std::to_string(spec.max) + " (" + std::string(spec.unit) +
-                                      "), got " + std::to_string(value),
+      return Result<Values>::fail("attribute " + std::string(spec.name) +
+                                      " must be <= " + std::to_string(spec.max) + " (" +
+                                      std::string(spec.unit) + "), got " + std::to_string(value),
                                   std::string(spec.name));
     }
     out.items.emplace_back(std::string(spec.name), value);

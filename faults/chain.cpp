@@ -12,7 +12,8 @@ template <class Hook>
 void tagged(const FaultInstance& instance, Plan& plan, Hook&& hook) {
   const End before = plan.end;
   hook();
-  if (plan.end.kind != EndKind::none && plan.end.kind != EndKind::fin && plan.end.kind != before.kind)
+  if (plan.end.kind != EndKind::none && plan.end.kind != EndKind::fin &&
+      plan.end.kind != before.kind)
     plan.end.fault_id = instance.id;
 }
 
@@ -66,13 +67,15 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan,
 void ChainRunner::on_data(Context& ctx, Plan& plan) {
   for (auto& slot : slots_)
     if (slot.picked)
-      tagged(*slot.instance, plan, [&] { slot.instance->fault->on_data(slot.state.get(), ctx, plan); });
+      tagged(*slot.instance, plan,
+             [&] { slot.instance->fault->on_data(slot.state.get(), ctx, plan); });
 }
 
 void ChainRunner::on_eof(Context& ctx, Plan& plan) {
   for (auto& slot : slots_)
     if (slot.picked)
-      tagged(*slot.instance, plan, [&] { slot.instance->fault->on_eof(slot.state.get(), ctx, plan); });
+      tagged(*slot.instance, plan,
+             [&] { slot.instance->fault->on_eof(slot.state.get(), ctx, plan); });
 }
 
 }  // namespace brownout::faults

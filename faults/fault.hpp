@@ -56,7 +56,11 @@ struct FaultType {
 };
 
 // Helpers shared by fault files.
-inline Duration millis(std::int64_t ms) { return std::chrono::milliseconds(ms); }
-inline Duration micros(std::int64_t us) { return std::chrono::microseconds(us); }
+inline Duration millis(std::int64_t ms) {
+  return std::chrono::milliseconds(ms);
+}
+inline Duration micros(std::int64_t us) {
+  return std::chrono::microseconds(us);
+}
 
 }  // namespace brownout::faults

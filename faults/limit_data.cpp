@@ -56,7 +56,7 @@ Result<std::shared_ptr<const Fault>> make(const Values& v) {
 
 }  // namespace
 
-extern const FaultType limit_data_type{"limit_data", "closes the connection after N bytes",
-                                       kAttrs, &make};
+extern const FaultType limit_data_type{"limit_data", "closes the connection after N bytes", kAttrs,
+                                       &make};
 
 }  // namespace brownout::faults

@@ -16,8 +16,8 @@ extern const FaultType limit_data_type;
 
 namespace {
 const std::array<const FaultType*, 8> kTypes = {
-    &latency_type, &bandwidth_type, &slow_close_type, &timeout_type,
-    &reset_peer_type, &slicer_type, &limit_data_type, &noop_type,
+    &latency_type,    &bandwidth_type, &slow_close_type, &timeout_type,
+    &reset_peer_type, &slicer_type,    &limit_data_type, &noop_type,
 };
 }  // namespace
 
@@ -27,7 +27,9 @@ const FaultType* find_type(std::string_view name) {
   return nullptr;
 }
 
-std::span<const FaultType* const> all_types() { return kTypes; }
+std::span<const FaultType* const> all_types() {
+  return kTypes;
+}
 
 std::size_t type_index(const FaultType& type) {
   for (std::size_t i = 0; i < kTypes.size(); ++i)

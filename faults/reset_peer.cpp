@@ -40,7 +40,8 @@ class ResetPeer final : public Fault {
 };
 
 Result<std::shared_ptr<const Fault>> make(const Values& v) {
-  return Result<std::shared_ptr<const Fault>>::ok(std::make_shared<ResetPeer>(millis(v.get("timeout"))));
+  return Result<std::shared_ptr<const Fault>>::ok(
+      std::make_shared<ResetPeer>(millis(v.get("timeout"))));
 }
 
 }  // namespace

@@ -11,7 +11,8 @@ namespace {
 
 const std::array<AttrSpec, 3> kAttrs{{
     {"average_size", "bytes", 0, 1, "mean size of a piece (must be positive)", 1 << 30},
-    {"size_variation", "bytes", 0, 0, "random spread of a piece's size; below average_size", 1 << 30},
+    {"size_variation", "bytes", 0, 0, "random spread of a piece's size; below average_size",
+     1 << 30},
     {"delay", "us", 0, 0, "pause between pieces", AttrSpec::kDayMs * 1000},
 }};
 
@@ -57,8 +58,8 @@ Result<std::shared_ptr<const Fault>> make(const Values& v) {
   const auto variation = v.get("size_variation");
   if (variation >= average) {
     return Result<std::shared_ptr<const Fault>>::fail(
-        "attribute size_variation must be smaller than average_size (" +
-            std::to_string(variation) + " >= " + std::to_string(average) + ")",
+        "attribute size_variation must be smaller than average_size (" + std::to_string(variation) +
+            " >= " + std::to_string(average) + ")",
         "size_variation");
   }
   return Result<std::shared_ptr<const Fault>>::ok(

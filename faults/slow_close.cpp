@@ -24,7 +24,8 @@ class SlowClose final : public Fault {
 };
 
 Result<std::shared_ptr<const Fault>> make(const Values& v) {
-  return Result<std::shared_ptr<const Fault>>::ok(std::make_shared<SlowClose>(millis(v.get("delay"))));
+  return Result<std::shared_ptr<const Fault>>::ok(
+      std::make_shared<SlowClose>(millis(v.get("delay"))));
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ class Timeout final : public Fault {
 };
 
 Result<std::shared_ptr<const Fault>> make(const Values& v) {
-  return Result<std::shared_ptr<const Fault>>::ok(std::make_shared<Timeout>(millis(v.get("timeout"))));
+  return Result<std::shared_ptr<const Fault>>::ok(
+      std::make_shared<Timeout>(millis(v.get("timeout"))));
 }
 
 }  // namespace

@@ -17,14 +17,14 @@ struct Scale {
   double factor;  // in the base unit of the family (ns, bytes, bytes/s)
 };
 
-constexpr Scale kDurations[] = {{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6},
+constexpr Scale kDurations[] = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},  {"ms", 1e6},
                                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-constexpr Scale kSizes[] = {{"B", 1},       {"KB", 1e3},          {"MB", 1e6},
-                            {"GB", 1e9},    {"KiB", 1024.0},      {"MiB", 1048576.0},
-                            {"GiB", 1073741824.0}, {"bytes", 1}};
-constexpr Scale kRates[] = {{"B/s", 1},          {"KB/s", 1e3},         {"MB/s", 1e6},
-                            {"GB/s", 1e9},       {"KiB/s", 1024.0},     {"MiB/s", 1048576.0},
-                            {"GiB/s", 1073741824.0}};
+constexpr Scale kSizes[] = {
+    {"B", 1},        {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
+    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"bytes", 1}};
+constexpr Scale kRates[] = {
+    {"B/s", 1},        {"KB/s", 1e3},        {"MB/s", 1e6},          {"GB/s", 1e9},
+    {"KiB/s", 1024.0}, {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}};
 
 template <std::size_t N>
 const Scale* find(const Scale (&table)[N], std::string_view suffix) {
@@ -64,20 +64,25 @@ Result<std::int64_t> parse_quantity(std::string_view text, std::string_view unit
   using R = Result<std::int64_t>;
   const std::string shown(text);
   const auto bad = [&](std::string why) {
-    return R::fail("'" + shown + "' " + why + " (a number with one of: " + accepted_units(unit) + ")");
+    return R::fail("'" + shown + "' " + why + " (a number with one of: " + accepted_units(unit) +
+                   ")");
   };
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   std::size_t i = 0;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
   const std::string number(text.substr(0, i));
   std::string_view suffix = text.substr(i);
   while (!suffix.empty() && suffix.front() == ' ') suffix.remove_prefix(1);
   if (number.empty() || number == "-" || number == "+") return bad("is not a quantity");
   char* end = nullptr;
   const double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) return bad("is not a quantity");
+  if (end != number.c_str() + number.size() || !std::isfinite(value))
+    return bad("is not a quantity");
 
   auto fam = family_of(unit);
   double factor = 1.0, unit_factor = 1.0;
@@ -125,8 +130,8 @@ std::string format_quantity(std::int64_t value, std::string_view unit) {
   }
   if (!best || value == 0) return std::to_string(value) + std::string(unit == "bytes" ? "B" : unit);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%g%.*s", base / best->factor, static_cast<int>(best->suffix.size()),
-                best->suffix.data());
+  std::snprintf(buf, sizeof buf, "%g%.*s", base / best->factor,
+                static_cast<int>(best->suffix.size()), best->suffix.data());
   return buf;
 }
 

@@ -5,14 +5,14 @@
 #include "proxy/engine.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <boost/asio.hpp>
 #include <boost/intrusive/list.hpp>
 #include <cerrno>
-#include <sys/socket.h>
+#include <charconv>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -84,8 +84,9 @@ std::size_t recv_now(S& socket, char* data, std::size_t size, boost::system::err
       return 0;
     }
     if (errno == EINTR) continue;
-    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? asio::error::would_block
-                                                   : boost::system::error_code(errno, boost::system::system_category());
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK)
+             ? asio::error::would_block
+             : boost::system::error_code(errno, boost::system::system_category());
     return 0;
   }
 }
@@ -99,8 +100,9 @@ std::size_t send_now(S& socket, const char* data, std::size_t size, boost::syste
       return static_cast<std::size_t>(n);
     }
     if (errno == EINTR) continue;
-    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? asio::error::would_block
-                                                   : boost::system::error_code(errno, boost::system::system_category());
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK)
+             ? asio::error::would_block
+             : boost::system::error_code(errno, boost::system::system_category());
     return 0;
   }
 }
@@ -161,7 +163,9 @@ struct Engine::Impl {
   std::atomic<unsigned> next_worker{0};
   std::atomic<unsigned> next_listener{0};
 
-  unsigned pick_worker() { return next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size(); }
+  unsigned pick_worker() {
+    return next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size();
+  }
 };
 
 class ProxyImpl;
@@ -195,7 +199,8 @@ struct Direction {
   bool done = false;                 // dst was shut down: nothing more goes this way
 };
 
-using LinkHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+using LinkHook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 class Link : public std::enable_shared_from_this<Link> {
  public:
@@ -236,9 +241,9 @@ class Link : public std::enable_shared_from_this<Link> {
   bool counted_active_ = false;
 };
 
-using LinkList = boost::intrusive::list<
-    Link, boost::intrusive::member_hook<Link, LinkHook, &Link::hook>,
-    boost::intrusive::constant_time_size<false>>;
+using LinkList =
+    boost::intrusive::list<Link, boost::intrusive::member_hook<Link, LinkHook, &Link::hook>,
+                           boost::intrusive::constant_time_size<false>>;
 
 // ---------------------------------------------------------------------------
 // Proxy
@@ -262,8 +267,10 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
       boost::system::error_code ec;
       auto ip = asio::ip::make_address(hp.value->host.empty() ? "127.0.0.1" : hp.value->host, ec);
       unsigned port = 0;
-      auto [ptr, perr] = std::from_chars(hp.value->port.data(), hp.value->port.data() + hp.value->port.size(), port);
-      if (!ec && perr == std::errc() && ptr == hp.value->port.data() + hp.value->port.size() && port <= 65535)
+      auto [ptr, perr] = std::from_chars(hp.value->port.data(),
+                                         hp.value->port.data() + hp.value->port.size(), port);
+      if (!ec && perr == std::errc() && ptr == hp.value->port.data() + hp.value->port.size() &&
+          port <= 65535)
         target.endpoint = tcp::endpoint(ip, static_cast<std::uint16_t>(port));
     }
     std::lock_guard lock(mutex_);
@@ -297,8 +304,7 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   }
 
  private:
-  Task<> accept_loop(std::shared_ptr<Acceptor> acceptor,
-                                    std::uint64_t generation);
+  Task<> accept_loop(std::shared_ptr<Acceptor> acceptor, std::uint64_t generation);
 
   Engine::Impl& engine_;
   std::string name_;
@@ -318,7 +324,9 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
 
   unsigned port = 0;
   for (char c : hp.value->port) {
-    if (c < '0' || c > '9' || port > 65535) return R::fail("listen tcp " + address + ": address tcp/" + hp.value->port + ": unknown port");
+    if (c < '0' || c > '9' || port > 65535)
+      return R::fail("listen tcp " + address + ": address tcp/" + hp.value->port +
+                     ": unknown port");
     port = port * 10 + static_cast<unsigned>(c - '0');
   }
   if (hp.value->port.empty() || port > 65535)
@@ -348,11 +356,15 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   }
 
   auto acceptor = std::make_shared<Acceptor>(io);
-  const std::string where = "listen tcp " + join_host_port(endpoint.address().to_string(), endpoint.port());
-  if (acceptor->open(endpoint.protocol(), ec); ec) return R::fail(where + ": socket: " + lower_first(ec.message()));
+  const std::string where =
+      "listen tcp " + join_host_port(endpoint.address().to_string(), endpoint.port());
+  if (acceptor->open(endpoint.protocol(), ec); ec)
+    return R::fail(where + ": socket: " + lower_first(ec.message()));
   acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (acceptor->bind(endpoint, ec); ec) return R::fail(where + ": bind: " + lower_first(ec.message()));
-  if (acceptor->listen(4096, ec); ec) return R::fail(where + ": listen: " + lower_first(ec.message()));
+  if (acceptor->bind(endpoint, ec); ec)
+    return R::fail(where + ": bind: " + lower_first(ec.message()));
+  if (acceptor->listen(4096, ec); ec)
+    return R::fail(where + ": listen: " + lower_first(ec.message()));
   const auto bound = acceptor->local_endpoint(ec);
   if (ec) return R::fail(where + ": " + lower_first(ec.message()));
 
@@ -366,8 +378,7 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   return R::ok(join_host_port(bound.address().to_string(), bound.port()));
 }
 
-Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor,
-                                             std::uint64_t generation) {
+Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor, std::uint64_t generation) {
   auto self = shared_from_this();
   Timer backoff(acceptor->get_executor());
   for (;;) {
@@ -385,7 +396,8 @@ Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor,
     bump(counters_[w].accepted);
     const auto id = engine_.next_link_id.fetch_add(1, std::memory_order_relaxed);
     auto link = std::make_shared<Link>(self, w, std::move(socket), id, generation);
-    asio::co_spawn(engine_.workers[w]->io, [link]() { return link->run(); }, log_coroutine_exception);
+    asio::co_spawn(
+        engine_.workers[w]->io, [link]() { return link->run(); }, log_coroutine_exception);
   }
 }
 
@@ -474,7 +486,9 @@ Link::~Link() {
   if (counted_active_) drop(counters().active);
 }
 
-WorkerCounters& Link::counters() { return proxy_->worker_counters(worker_); }
+WorkerCounters& Link::counters() {
+  return proxy_->worker_counters(worker_);
+}
 
 void Link::count_bytes(const Direction& d, std::size_t n) {
   auto& c = counters();
@@ -537,8 +551,10 @@ Task<> Link::run() {
 
   apply_faults(*set);
   if (closed_) co_return;
-  asio::co_spawn(io_, [self] { return self->pump(self->up_); }, log_coroutine_exception);
-  asio::co_spawn(io_, [self] { return self->pump(self->down_); }, log_coroutine_exception);
+  asio::co_spawn(
+      io_, [self] { return self->pump(self->up_); }, log_coroutine_exception);
+  asio::co_spawn(
+      io_, [self] { return self->pump(self->down_); }, log_coroutine_exception);
 }
 
 void Link::apply_faults(const faults::ChainSet& set) {
@@ -546,7 +562,8 @@ void Link::apply_faults(const faults::ChainSet& set) {
   for (Direction* d : {&up_, &down_}) {
     const auto& chain = set.of(d->stream);
     if (d->done || (!d->planned && chain.empty())) continue;
-    if (!d->planned) d->planned = std::make_unique<Planned>(io_, d->offset, proxy_->engine().options.max_inflight);
+    if (!d->planned)
+      d->planned = std::make_unique<Planned>(io_, d->offset, proxy_->engine().options.max_inflight);
     Planned& p = *d->planned;
     auto ctx = context(p);
     // Like an interrupted Toxiproxy stage, what was waiting goes out now and
@@ -576,7 +593,8 @@ void Link::start_writer(Direction& d) {
   }
   p.writer_running = true;
   auto self = shared_from_this();
-  asio::co_spawn(io_, [self, &d] { return self->writer(d); }, log_coroutine_exception);
+  asio::co_spawn(
+      io_, [self, &d] { return self->writer(d); }, log_coroutine_exception);
 }
 
 void Link::close(bool reset) {
@@ -633,9 +651,13 @@ Task<> Link::pump(Direction& d) {
         d.planned.reset();  // the last fault went away: back to the fast path
       } else {
         switch (read_planned(d)) {
-          case ReadResult::more: break;
-          case ReadResult::empty: readable = false; break;
-          case ReadResult::done: co_return;
+          case ReadResult::more:
+            break;
+          case ReadResult::empty:
+            readable = false;
+            break;
+          case ReadResult::done:
+            co_return;
         }
         continue;
       }
@@ -670,7 +692,8 @@ Task<> Link::pump(Direction& d) {
         ec = {};
       }
       if (!ec && done < n) {
-        std::tie(ec, std::ignore) = co_await asio::async_write(*d.dst, asio::buffer(data + done, n - done), nothrow);
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(*d.dst, asio::buffer(data + done, n - done), nothrow);
       }
       if (ec) {
         close(true);
@@ -766,9 +789,12 @@ Task<> Link::writer(Direction& d) {
         std::span<const char> spans[2];
         const int k = p.ring.readable(piece.offset, piece.size, spans);
         for (int i = 0; i < k; ++i) {
-          const auto* prev = nb ? static_cast<const char*>(buffers[nb - 1].data()) + buffers[nb - 1].size() : nullptr;
+          const auto* prev =
+              nb ? static_cast<const char*>(buffers[nb - 1].data()) + buffers[nb - 1].size()
+                 : nullptr;
           if (prev == spans[i].data())
-            buffers[nb - 1] = asio::const_buffer(buffers[nb - 1].data(), buffers[nb - 1].size() + spans[i].size());
+            buffers[nb - 1] = asio::const_buffer(buffers[nb - 1].data(),
+                                                 buffers[nb - 1].size() + spans[i].size());
           else
             buffers[nb++] = asio::const_buffer(spans[i].data(), spans[i].size());
         }
@@ -805,7 +831,8 @@ Task<> Link::writer(Direction& d) {
         if (by && by->type == "limit_data") action = "cut";
         if (by && by->type == "timeout") action = "timed_out";
         if (by && by->type_index < kMaxFaultTypes) bump(counters().fault_ended[by->type_index]);
-        spdlog::debug("proxy {}: link {} {}{}", proxy_->name(), id_, action, by ? " by " + by->name : "");
+        spdlog::debug("proxy {}: link {} {}{}", proxy_->name(), id_, action,
+                      by ? " by " + by->name : "");
         emit(action, by);
         close(end.kind == EndKind::reset);
       }
@@ -826,7 +853,8 @@ Task<> Link::writer(Direction& d) {
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
   impl_->options = options;
-  for (unsigned i = 0; i < options.workers; ++i) impl_->workers.push_back(std::make_unique<Worker>());
+  for (unsigned i = 0; i < options.workers; ++i)
+    impl_->workers.push_back(std::make_unique<Worker>());
   for (auto& w : impl_->workers) {
     w->thread = std::thread([io = &w->io] {
       for (;;) {
@@ -841,7 +869,9 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
   }
 }
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+}
 
 void Engine::stop() {
   for (auto& w : impl_->workers) {
@@ -856,7 +886,11 @@ std::shared_ptr<Proxy> Engine::make_proxy(const std::string& name) {
   return std::make_shared<ProxyImpl>(*impl_, name);
 }
 
-unsigned Engine::workers() const { return static_cast<unsigned>(impl_->workers.size()); }
-std::uint64_t Engine::seed() const { return impl_->options.seed; }
+unsigned Engine::workers() const {
+  return static_cast<unsigned>(impl_->workers.size());
+}
+std::uint64_t Engine::seed() const {
+  return impl_->options.seed;
+}
 
 }  // namespace brownout::proxy

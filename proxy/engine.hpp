@@ -16,10 +16,10 @@
 namespace brownout::proxy {
 
 struct EngineOptions {
-  unsigned workers = 0;                     // 0: one per core
-  std::uint64_t seed = 0;                   // seeds every link's random source
-  std::size_t max_inflight = 4 << 20;       // bytes a faulted direction may hold
-  std::shared_ptr<EventSink> events;        // optional
+  unsigned workers = 0;                // 0: one per core
+  std::uint64_t seed = 0;              // seeds every link's random source
+  std::size_t max_inflight = 4 << 20;  // bytes a faulted direction may hold
+  std::shared_ptr<EventSink> events;   // optional
 };
 
 inline constexpr std::size_t kMaxFaultTypes = 32;

@@ -62,7 +62,8 @@ void RingBuffer::grow(std::size_t at_least) {
   for (std::uint64_t off = tail_; off < head_;) {
     const std::size_t from = static_cast<std::size_t>(off & (capacity_ - 1));
     const std::size_t to = static_cast<std::size_t>(off & (next - 1));
-    const std::size_t n = std::min({static_cast<std::size_t>(head_ - off), capacity_ - from, next - to});
+    const std::size_t n =
+        std::min({static_cast<std::size_t>(head_ - off), capacity_ - from, next - to});
     std::memcpy(fresh.get() + to, data_.get() + from, n);
     off += n;
   }

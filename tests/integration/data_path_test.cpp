@@ -76,13 +76,14 @@ TEST_CASE("64 MiB each way arrive intact with no fault") {
 
 TEST_CASE("64 MiB each way arrive intact through latency, slicer and bandwidth") {
   Harness h;
-  bulk_both_ways(h, "faulted", 64 << 20,
-                 {R"({"type":"latency","stream":"upstream","attributes":{"latency":5,"jitter":3}})",
-                  R"({"type":"latency","stream":"downstream","attributes":{"latency":5,"jitter":3}})",
-                  R"({"type":"slicer","stream":"upstream","attributes":{"average_size":3000,"size_variation":1000}})",
-                  R"({"type":"slicer","stream":"downstream","attributes":{"average_size":3000,"size_variation":1000}})",
-                  R"({"type":"bandwidth","stream":"upstream","attributes":{"rate":400000}})",
-                  R"({"type":"bandwidth","stream":"downstream","attributes":{"rate":400000}})"});
+  bulk_both_ways(
+      h, "faulted", 64 << 20,
+      {R"({"type":"latency","stream":"upstream","attributes":{"latency":5,"jitter":3}})",
+       R"({"type":"latency","stream":"downstream","attributes":{"latency":5,"jitter":3}})",
+       R"({"type":"slicer","stream":"upstream","attributes":{"average_size":3000,"size_variation":1000}})",
+       R"({"type":"slicer","stream":"downstream","attributes":{"average_size":3000,"size_variation":1000}})",
+       R"({"type":"bandwidth","stream":"upstream","attributes":{"rate":400000}})",
+       R"({"type":"bandwidth","stream":"downstream","attributes":{"rate":400000}})"});
 }
 
 TEST_CASE("a client that half-closes still gets the whole reply") {
@@ -174,8 +175,10 @@ TEST_CASE("a direction stops reading when its bound is reached") {
   const auto t0 = SteadyClock::now();
   while (seconds_since(t0) < 2.0) {
     const auto k = ::send(c.get(), buf.data(), buf.size(), MSG_NOSIGNAL);
-    if (k > 0) written += static_cast<std::size_t>(k);
-    else std::this_thread::sleep_for(5ms);
+    if (k > 0)
+      written += static_cast<std::size_t>(k);
+    else
+      std::this_thread::sleep_for(5ms);
   }
   // Kernel socket buffers hold a few MiB; an unbounded proxy would have
   // swallowed gigabytes in two seconds of loopback.

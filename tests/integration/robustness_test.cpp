@@ -42,7 +42,8 @@ TEST_CASE("thousands of rude peers leave no descriptor behind") {
     recv_all(fd.get());
   });
   const auto port = h.proxy("rude", upstream.address());
-  h.toxic("rude", R"({"type":"latency","stream":"upstream","toxicity":0.5,"attributes":{"latency":1}})");
+  h.toxic("rude",
+          R"({"type":"latency","stream":"upstream","toxicity":0.5,"attributes":{"latency":1}})");
   // Warm up: each worker's reactor opens its descriptors on first use.
   for (int i = 0; i < 4; ++i) {
     Fd c = connect_tcp(port, 5s);

@@ -32,8 +32,9 @@ class Harness {
 
   // Creates a proxy on a free loopback port; returns that port.
   std::uint16_t proxy(const std::string& name, const std::string& upstream) {
-    auto r = call("POST", "/proxies",
-                  R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":")" + upstream + R"("})");
+    auto r = call(
+        "POST", "/proxies",
+        R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":")" + upstream + R"("})");
     REQUIRE(r.status == 201);
     const std::string listen(r.json().at("listen").as_string());
     return static_cast<std::uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));

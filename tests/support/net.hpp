@@ -54,7 +54,8 @@ class Fd {
 };
 
 inline void set_timeouts(int fd, std::chrono::milliseconds t) {
-  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(t.count() / 1000),
+             static_cast<suseconds_t>((t.count() % 1000) * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
@@ -67,7 +68,8 @@ inline Fd listen_tcp(std::uint16_t& port) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind failed");
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("bind failed");
   ::listen(fd.get(), 1024);
   socklen_t len = sizeof a;
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
@@ -107,7 +109,9 @@ inline bool send_all(int fd, const void* data, std::size_t n) {
   }
   return true;
 }
-inline bool send_all(int fd, const std::string& s) { return send_all(fd, s.data(), s.size()); }
+inline bool send_all(int fd, const std::string& s) {
+  return send_all(fd, s.data(), s.size());
+}
 
 // Reads until EOF (or error / timeout, then `error` holds errno).
 inline std::string recv_all(int fd, int* error = nullptr, std::size_t limit = 1 << 30) {
@@ -214,7 +218,8 @@ class Server {
       if (!c) continue;
       ++accepted_;
       std::lock_guard lock(mutex_);
-      workers_.emplace_back([this, fd = std::make_shared<Fd>(std::move(c))]() mutable { serve_(std::move(*fd)); });
+      workers_.emplace_back(
+          [this, fd = std::make_shared<Fd>(std::move(c))]() mutable { serve_(std::move(*fd)); });
     }
   }
 

@@ -1,9 +1,9 @@
 // Unit tests for proxy/address.cpp: Go-compatible host:port handling.
+#include "proxy/address.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "proxy/address.hpp"
 
 using brownout::proxy::join_host_port;
 using brownout::proxy::split_host_port;

@@ -1,5 +1,7 @@
 // Unit tests for faults/attributes.cpp: defaults, partial updates, unknown
 // keys, integer coercion and range checks.
+#include "faults/attributes.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -7,8 +9,6 @@
 #include <limits>
 #include <map>
 #include <string>
-
-#include "faults/attributes.hpp"
 
 using namespace brownout::faults;
 
@@ -20,7 +20,9 @@ const std::array<AttrSpec, 3> kSpecs{{
     {"rate", "KB/s", 7, 1, "throughput"},
 }};
 
-Value I(std::int64_t v) { return Value{v}; }
+Value I(std::int64_t v) {
+  return Value{v};
+}
 
 }  // namespace
 
@@ -104,7 +106,8 @@ TEST_CASE("resolve_attributes: a bool and non-finite doubles are refused") {
     CHECK(r.error.message == "attribute latency must be an integer (ms), got true");
   }
   SUBCASE("infinity") {
-    const auto r = resolve_attributes(kSpecs, {{"latency", Value{std::numeric_limits<double>::infinity()}}});
+    const auto r =
+        resolve_attributes(kSpecs, {{"latency", Value{std::numeric_limits<double>::infinity()}}});
     CHECK_FALSE(r);
     CHECK(r.error.attribute == "latency");
   }

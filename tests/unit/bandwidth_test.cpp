@@ -17,8 +17,12 @@ namespace {
 
 const TimePoint t0 = TimePoint{} + 100s;
 
-std::int64_t ns(Duration d) { return d.count(); }
-std::int64_t since(TimePoint t) { return ns(t - t0); }
+std::int64_t ns(Duration d) {
+  return d.count();
+}
+std::int64_t since(TimePoint t) {
+  return ns(t - t0);
+}
 
 std::shared_ptr<const Fault> bandwidth(std::int64_t rate_kbps) {
   auto b = build(*find_type("bandwidth"), {{"rate", Value{rate_kbps}}});

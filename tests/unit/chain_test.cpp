@@ -1,5 +1,7 @@
 // Unit tests for faults/chain.cpp: toxicity draws, state across updates,
 // removal semantics and attachment. Fake clock, seeded rng.
+#include "faults/chain.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "faults/chain.hpp"
 #include "faults/registry.hpp"
 
 using namespace brownout::faults;
@@ -19,10 +20,16 @@ namespace {
 
 const TimePoint t0 = TimePoint{} + 1000s;
 
-std::int64_t ns(Duration d) { return d.count(); }
-std::int64_t since(TimePoint t) { return ns(t - t0); }
+std::int64_t ns(Duration d) {
+  return d.count();
+}
+std::int64_t since(TimePoint t) {
+  return ns(t - t0);
+}
 
-Value I(std::int64_t v) { return Value{v}; }
+Value I(std::int64_t v) {
+  return Value{v};
+}
 
 std::shared_ptr<const FaultInstance> instance(std::uint64_t id, const std::string& type_name,
                                               const std::map<std::string, Value>& attrs,
@@ -174,11 +181,16 @@ TEST_CASE("chain: each fault in a chain draws its own toxicity") {
     Harness h(seed);
     REQUIRE(h.rebind({a, b}));
     const auto d = since(h.data(0, 1, t0).pieces.at(0).release);
-    if (d == 0) ++counts[0];
-    else if (d == ns(1ms)) ++counts[1];
-    else if (d == ns(10ms)) ++counts[2];
-    else if (d == ns(11ms)) ++counts[3];
-    else FAIL("unexpected delay " << d);
+    if (d == 0)
+      ++counts[0];
+    else if (d == ns(1ms))
+      ++counts[1];
+    else if (d == ns(10ms))
+      ++counts[2];
+    else if (d == ns(11ms))
+      ++counts[3];
+    else
+      FAIL("unexpected delay " << d);
   }
   for (int c : counts) {
     CHECK(c > 800);

@@ -19,8 +19,12 @@ namespace {
 
 const TimePoint t0 = TimePoint{} + 500s;
 
-std::int64_t ns(Duration d) { return d.count(); }
-std::int64_t since(TimePoint t) { return ns(t - t0); }
+std::int64_t ns(Duration d) {
+  return d.count();
+}
+std::int64_t since(TimePoint t) {
+  return ns(t - t0);
+}
 
 std::shared_ptr<const Fault> latency(std::int64_t ms, std::int64_t jitter_ms = 0) {
   auto b = build(*find_type("latency"), {{"latency", Value{ms}}, {"jitter", Value{jitter_ms}}});

@@ -1,4 +1,6 @@
 // Unit tests for faults/registry.cpp: the type table and build().
+#include "faults/registry.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -6,13 +8,13 @@
 #include <set>
 #include <string>
 
-#include "faults/registry.hpp"
-
 using namespace brownout::faults;
 
 namespace {
 
-Value I(std::int64_t v) { return Value{v}; }
+Value I(std::int64_t v) {
+  return Value{v};
+}
 
 const FaultType& type(std::string_view name) {
   const FaultType* t = find_type(name);
@@ -69,7 +71,8 @@ TEST_CASE("registry: each type declares Toxiproxy's attribute names") {
 }
 
 TEST_CASE("registry: types whose defaults are valid build with no attributes") {
-  for (const char* name : {"latency", "slow_close", "timeout", "reset_peer", "limit_data", "noop"}) {
+  for (const char* name :
+       {"latency", "slow_close", "timeout", "reset_peer", "limit_data", "noop"}) {
     CAPTURE(name);
     const auto b = build(type(name), {});
     REQUIRE(b);
@@ -90,8 +93,8 @@ TEST_CASE("registry: build returns the resolved values in declaration order") {
 }
 
 TEST_CASE("registry: build over a base keeps the base's other values") {
-  const auto first = build(type("slicer"), {{"average_size", I(10)}, {"size_variation", I(5)},
-                                            {"delay", I(100)}});
+  const auto first =
+      build(type("slicer"), {{"average_size", I(10)}, {"size_variation", I(5)}, {"delay", I(100)}});
   REQUIRE(first);
   const auto second = build(type("slicer"), {{"delay", I(7)}}, &first.value->values);
   REQUIRE(second);

@@ -1,13 +1,13 @@
 // Unit tests for proxy/ring_buffer.cpp: offsets, wrap-around, growth, the
 // capacity bound, release and trim.
+#include "proxy/ring_buffer.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
-
-#include "proxy/ring_buffer.hpp"
 
 using brownout::proxy::RingBuffer;
 
@@ -36,7 +36,8 @@ std::size_t fill(RingBuffer& rb, std::size_t n, std::size_t chunk = 16 * 1024,
 }
 
 // Returns true when [offset, offset + size) reads back as the pattern.
-bool holds(const RingBuffer& rb, std::uint64_t offset, std::size_t size, int* spans_used = nullptr) {
+bool holds(const RingBuffer& rb, std::uint64_t offset, std::size_t size,
+           int* spans_used = nullptr) {
   std::span<const char> spans[2];
   const int k = rb.readable(offset, size, spans);
   if (spans_used) *spans_used = k;
@@ -77,7 +78,7 @@ TEST_CASE("ring_buffer: the first writable allocates 64 KiB and hands out what w
   auto room = rb.writable(1000, true);
   CHECK(rb.capacity() == k64K);
   CHECK(room.size() == 1000);
-  CHECK(rb.size() == 0);  // nothing committed yet
+  CHECK(rb.size() == 0);                    // nothing committed yet
   CHECK(rb.writable(0, true).size() == 1);  // asking for 0 means 1
   CHECK(rb.can_write(false));
 }

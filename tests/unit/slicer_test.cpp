@@ -16,8 +16,12 @@ namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
 
-std::int64_t ns(Duration d) { return d.count(); }
-std::int64_t since(TimePoint t) { return ns(t - t0); }
+std::int64_t ns(Duration d) {
+  return d.count();
+}
+std::int64_t since(TimePoint t) {
+  return ns(t - t0);
+}
 
 std::shared_ptr<const Fault> slicer(std::int64_t average, std::int64_t variation,
                                     std::int64_t delay_us) {

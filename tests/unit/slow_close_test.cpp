@@ -15,8 +15,12 @@ namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
 
-std::int64_t ns(Duration d) { return d.count(); }
-std::int64_t since(TimePoint t) { return ns(t - t0); }
+std::int64_t ns(Duration d) {
+  return d.count();
+}
+std::int64_t since(TimePoint t) {
+  return ns(t - t0);
+}
 
 std::shared_ptr<const Fault> slow_close(std::int64_t delay_ms) {
   auto b = build(*find_type("slow_close"), {{"delay", Value{delay_ms}}});

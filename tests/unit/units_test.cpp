@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "faults/units.hpp"
+
+#include <doctest/doctest.h>
 
 using brownout::faults::format_quantity;
 using brownout::faults::parse_quantity;
