@@ -100,11 +100,12 @@ faults::Result<std::string> HttpServer::listen(const std::string& host, unsigned
   const std::string where =
       "listen tcp " + proxy::join_host_port(endpoint.address().to_string(), endpoint.port());
   auto& a = impl_->acceptor;
-  if (a.open(endpoint.protocol(), ec); ec) return R::fail(where + ": " + ec.message());
+  if (a.open(endpoint.protocol(), ec); ec)
+    return R::fail(where + ": " + proxy::error_text(ec.message()));
   a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (a.bind(endpoint, ec); ec) return R::fail(where + ": bind: " + ec.message());
+  if (a.bind(endpoint, ec); ec) return R::fail(where + ": bind: " + proxy::error_text(ec.message()));
   if (a.listen(asio::socket_base::max_listen_connections, ec); ec)
-    return R::fail(where + ": " + ec.message());
+    return R::fail(where + ": " + proxy::error_text(ec.message()));
   const auto bound = a.local_endpoint(ec);
   return R::ok(proxy::join_host_port(bound.address().to_string(), bound.port()));
 }

@@ -22,6 +22,12 @@ faults::Result<HostPort> split_host_port(const std::string& address) {
   return R::ok(HostPort{address.substr(0, colon), address.substr(colon + 1)});
 }
 
+std::string error_text(std::string message) {
+  if (!message.empty() && message[0] >= 'A' && message[0] <= 'Z')
+    message[0] = static_cast<char>(message[0] - 'A' + 'a');
+  return message;
+}
+
 std::string join_host_port(const std::string& ip, std::uint16_t port) {
   if (ip.find(':') != std::string::npos) return "[" + ip + "]:" + std::to_string(port);
   return ip + ":" + std::to_string(port);

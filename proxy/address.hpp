@@ -20,4 +20,7 @@ faults::Result<HostPort> split_host_port(const std::string& address);
 // "127.0.0.1:80" or "[::1]:80".
 std::string join_host_port(const std::string& ip, std::uint16_t port);
 
+// A system error as Go prints it ("address already in use"): clients match on it.
+std::string error_text(std::string message);
+
 }  // namespace brownout::proxy

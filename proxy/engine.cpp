@@ -115,11 +115,6 @@ struct PooledBuffer {
   std::unique_ptr<char[]> data;
 };
 
-std::string lower_first(std::string s) {
-  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
-  return s;
-}
-
 void log_coroutine_exception(std::exception_ptr e) {
   if (!e) return;
   try {
@@ -215,8 +210,9 @@ class Link : public std::enable_shared_from_this<Link> {
   LinkHook hook;
 
  private:
-  Task<> pump(Direction& d);
-  Task<> writer(Direction& d);
+  // `self` is a parameter so the frame owns the link from its creation on.
+  Task<> pump(std::shared_ptr<Link> self, Direction& d);
+  Task<> writer(std::shared_ptr<Link> self, Direction& d);
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
   bool write_due(Direction& d, faults::TimePoint now);
@@ -359,14 +355,14 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   const std::string where =
       "listen tcp " + join_host_port(endpoint.address().to_string(), endpoint.port());
   if (acceptor->open(endpoint.protocol(), ec); ec)
-    return R::fail(where + ": socket: " + lower_first(ec.message()));
+    return R::fail(where + ": socket: " + error_text(ec.message()));
   acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (acceptor->bind(endpoint, ec); ec)
-    return R::fail(where + ": bind: " + lower_first(ec.message()));
+    return R::fail(where + ": bind: " + error_text(ec.message()));
   if (acceptor->listen(4096, ec); ec)
-    return R::fail(where + ": listen: " + lower_first(ec.message()));
+    return R::fail(where + ": listen: " + error_text(ec.message()));
   const auto bound = acceptor->local_endpoint(ec);
-  if (ec) return R::fail(where + ": " + lower_first(ec.message()));
+  if (ec) return R::fail(where + ": " + error_text(ec.message()));
 
   std::uint64_t generation;
   {
@@ -551,10 +547,10 @@ Task<> Link::run() {
 
   apply_faults(*set);
   if (closed_) co_return;
-  asio::co_spawn(
-      io_, [self] { return self->pump(self->up_); }, log_coroutine_exception);
-  asio::co_spawn(
-      io_, [self] { return self->pump(self->down_); }, log_coroutine_exception);
+  // Spawned directly: a wrapping lambda would cost a coroutine frame per
+  // direction for the link's whole life.
+  asio::co_spawn(io_, pump(self, up_), log_coroutine_exception);
+  asio::co_spawn(io_, pump(self, down_), log_coroutine_exception);
 }
 
 void Link::apply_faults(const faults::ChainSet& set) {
@@ -592,9 +588,7 @@ void Link::start_writer(Direction& d) {
     return;
   }
   p.writer_running = true;
-  auto self = shared_from_this();
-  asio::co_spawn(
-      io_, [self, &d] { return self->writer(d); }, log_coroutine_exception);
+  asio::co_spawn(io_, writer(shared_from_this(), d), log_coroutine_exception);
 }
 
 void Link::close(bool reset) {
@@ -620,8 +614,7 @@ void Link::finish_direction(Direction& d) {
   if (up_.done && down_.done) close(false);
 }
 
-Task<> Link::pump(Direction& d) {
-  auto self = shared_from_this();
+Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
   // Asio's reactor is edge-triggered: a wait only completes on new readiness.
   // So we wait only after a read found the socket empty; otherwise we read on
   // (yielding to other links between bursts).
@@ -769,8 +762,7 @@ bool Link::write_due(Direction& d, faults::TimePoint now) {
   return true;
 }
 
-Task<> Link::writer(Direction& d) {
-  auto self = shared_from_this();
+Task<> Link::writer([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
   Planned& p = *d.planned;
   std::array<asio::const_buffer, 16> buffers;
   constexpr std::size_t kMaxGather = 256 * 1024;

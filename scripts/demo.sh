@@ -21,8 +21,12 @@ pids+=($!)
 ./build/brownout serve --host 127.0.0.1 --port 8474 --config profiles/demo/toxiproxy.json &
 pids+=($!)
 
-for _ in $(seq 1 100); do curl -sf "$API/version" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  curl -sf "$API/version" >/dev/null && curl -sf -o /dev/null http://127.0.0.1:26000/ && break
+  sleep 0.1
+done
 curl -sf "$API/version" >/dev/null || { echo "brownout did not start" >&2; exit 1; }
+curl -sf -o /dev/null http://127.0.0.1:26000/ || { echo "the demo upstream did not start" >&2; exit 1; }
 curl -sf -X POST "$API/proxies/web_slow/toxics" \
   -d '{"name":"slow","type":"latency","attributes":{"latency":1000}}' >/dev/null
 curl -sf -X POST "$API/proxies/web_flaky/toxics" \
