@@ -8,61 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 100s;
-
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> bandwidth(std::int64_t rate_kbps) {
-  auto b = build(*find_type("bandwidth"), {{"rate", Value{rate_kbps}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
+const auto since = since_from(t0);
 
 // One link's direction through a single bandwidth fault.
-struct Link {
-  explicit Link(std::int64_t rate) : fault(bandwidth(rate)), state(fault->make_state()) {}
-  std::shared_ptr<const Fault> fault;
-  std::unique_ptr<FaultState> state;
-  Rng rng{1};
-  std::vector<Piece> scratch;
-  Plan plan;
-
-  Plan& data(std::uint64_t offset, std::uint32_t size, TimePoint now) {
-    plan.reset_for(offset, size, now);
-    Context ctx{now, rng, scratch};
-    fault->on_data(state.get(), ctx, plan);
-    return plan;
-  }
-  Plan& eof(TimePoint now) {
-    plan.reset_for_eof(now);
-    Context ctx{now, rng, scratch};
-    fault->on_eof(state.get(), ctx, plan);
-    return plan;
-  }
-};
-
-// Pieces must cover [offset, offset + size) in order with no gap.
-void check_contiguous(const Plan& plan, std::uint64_t offset, std::uint64_t size) {
-  std::uint64_t next = offset;
-  for (const auto& p : plan.pieces) {
-    CHECK(p.offset == next);
-    CHECK(p.size > 0);
-    next += p.size;
-  }
-  CHECK(next == offset + size);
-}
+using Link = LinkTo<bandwidth>;
 
 }  // namespace
 

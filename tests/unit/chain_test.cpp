@@ -11,33 +11,20 @@
 #include <string>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 1000s;
-
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-Value I(std::int64_t v) {
-  return Value{v};
-}
+const auto since = since_from(t0);
 
 std::shared_ptr<const FaultInstance> instance(std::uint64_t id, const std::string& type_name,
                                               const std::map<std::string, Value>& attrs,
                                               double toxicity = 1.0) {
-  const FaultType* t = find_type(type_name);
-  REQUIRE(t != nullptr);
-  auto built = build(*t, attrs);
-  REQUIRE_MESSAGE(built, built.error.message);
+  auto built = build_ok(type(type_name), attrs);
   auto inst = std::make_shared<FaultInstance>();
   inst->id = id;
   inst->name = type_name + "_downstream";
@@ -45,34 +32,30 @@ std::shared_ptr<const FaultInstance> instance(std::uint64_t id, const std::strin
   inst->stream_text = "downstream";
   inst->stream = Stream::downstream;
   inst->toxicity = toxicity;
-  inst->values = built.value->values;
-  inst->fault = built.value->fault;
+  inst->values = built.values;
+  inst->fault = built.fault;
   return inst;
 }
 
-struct Harness {
-  explicit Harness(std::uint64_t seed = 1) : rng(seed) {}
-  Rng rng;
-  std::vector<Piece> scratch;
+struct Harness : Env {
+  using Env::Env;
   ChainRunner runner;
   Plan plan;
 
-  Context ctx(TimePoint now) { return Context{now, rng, scratch}; }
-
   bool rebind(const Chain& chain, TimePoint now = t0) {
-    auto c = ctx(now);
+    auto c = at(now);
     plan.reset_empty();
     return runner.rebind(chain, c, plan);
   }
   // Runs one chunk of `size` bytes at `offset` arriving at `now`.
   Plan& data(std::uint64_t offset, std::uint32_t size, TimePoint now) {
-    auto c = ctx(now);
+    auto c = at(now);
     plan.reset_for(offset, size, now);
     runner.on_data(c, plan);
     return plan;
   }
   Plan& eof(TimePoint now) {
-    auto c = ctx(now);
+    auto c = at(now);
     plan.reset_for_eof(now);
     runner.on_eof(c, plan);
     return plan;

@@ -10,34 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 500s;
-
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> latency(std::int64_t ms, std::int64_t jitter_ms = 0) {
-  auto b = build(*find_type("latency"), {{"latency", Value{ms}}, {"jitter", Value{jitter_ms}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
-
-struct Env {
-  explicit Env(std::uint64_t seed = 1) : rng(seed) {}
-  Rng rng;
-  std::vector<Piece> scratch;
-  Context at(TimePoint now) { return Context{now, rng, scratch}; }
-};
+const auto since = since_from(t0);
 
 }  // namespace
 

@@ -6,43 +6,17 @@
 #include <memory>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
+const auto since = since_from(t0);
 
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> limit_data(std::int64_t bytes) {
-  auto b = build(*find_type("limit_data"), {{"bytes", Value{bytes}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
-
-struct Link {
-  explicit Link(std::int64_t bytes) : fault(limit_data(bytes)), state(fault->make_state()) {}
-  std::shared_ptr<const Fault> fault;
-  std::unique_ptr<FaultState> state;
-  Rng rng{1};
-  std::vector<Piece> scratch;
-  Plan plan;
-
-  Plan& data(std::uint64_t offset, std::uint32_t size, TimePoint now) {
-    plan.reset_for(offset, size, now);
-    Context ctx{now, rng, scratch};
-    fault->on_data(state.get(), ctx, plan);
-    return plan;
-  }
-};
+using Link = LinkTo<limit_data>;
 
 }  // namespace
 

@@ -8,19 +8,11 @@
 #include <set>
 #include <string>
 
-using namespace brownout::faults;
+#include "fault_fixture.hpp"
+
+using namespace brownout::test;
 
 namespace {
-
-Value I(std::int64_t v) {
-  return Value{v};
-}
-
-const FaultType& type(std::string_view name) {
-  const FaultType* t = find_type(name);
-  REQUIRE_MESSAGE(t != nullptr, "type not found: " << std::string(name));
-  return *t;
-}
 
 std::set<std::string> attribute_names(const FaultType& t) {
   std::set<std::string> out;

@@ -6,49 +6,17 @@
 #include <memory>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
+const auto since = since_from(t0);
 
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> reset_peer(std::int64_t ms) {
-  auto b = build(*find_type("reset_peer"), {{"timeout", Value{ms}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
-
-struct Link {
-  explicit Link(std::int64_t ms) : fault(reset_peer(ms)), state(fault->make_state()) {}
-  std::shared_ptr<const Fault> fault;
-  std::unique_ptr<FaultState> state;
-  Rng rng{1};
-  std::vector<Piece> scratch;
-  Plan plan;
-
-  Plan& data(std::uint64_t offset, std::uint32_t size, TimePoint now) {
-    plan.reset_for(offset, size, now);
-    Context ctx{now, rng, scratch};
-    fault->on_data(state.get(), ctx, plan);
-    return plan;
-  }
-  Plan& eof(TimePoint now) {
-    plan.reset_for_eof(now);
-    Context ctx{now, rng, scratch};
-    fault->on_eof(state.get(), ctx, plan);
-    return plan;
-  }
-};
+using Link = LinkTo<reset_peer>;
 
 }  // namespace
 

@@ -7,57 +7,20 @@
 #include <set>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
+const auto since = since_from(t0);
 
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> slicer(std::int64_t average, std::int64_t variation,
-                                    std::int64_t delay_us) {
-  auto b = build(*find_type("slicer"), {{"average_size", Value{average}},
-                                        {"size_variation", Value{variation}},
-                                        {"delay", Value{delay_us}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
-
-struct Link {
+struct Link : FaultLink {
   Link(std::int64_t average, std::int64_t variation, std::int64_t delay_us, std::uint64_t seed = 1)
-      : fault(slicer(average, variation, delay_us)), state(fault->make_state()), rng(seed) {}
-  std::shared_ptr<const Fault> fault;
-  std::unique_ptr<FaultState> state;
-  Rng rng;
-  std::vector<Piece> scratch;
-  Plan plan;
-
-  Plan& data(std::uint64_t offset, std::uint32_t size, TimePoint now) {
-    plan.reset_for(offset, size, now);
-    Context ctx{now, rng, scratch};
-    fault->on_data(state.get(), ctx, plan);
-    return plan;
-  }
+      : FaultLink(slicer(average, variation, delay_us), seed) {}
 };
-
-void check_covers(const Plan& plan, std::uint64_t offset, std::uint64_t size) {
-  std::uint64_t next = offset;
-  for (const auto& p : plan.pieces) {
-    CHECK(p.offset == next);
-    CHECK(p.size > 0);
-    next += p.size;
-  }
-  CHECK(next == offset + size);
-}
 
 }  // namespace
 
@@ -79,7 +42,7 @@ TEST_CASE("slicer: with no variation, pieces are exactly average_size except the
   Link link(30, 0, 100);
   auto& plan = link.data(500, 100, t0);
   REQUIRE(plan.pieces.size() == 4);
-  check_covers(plan, 500, 100);
+  check_contiguous(plan, 500, 100);
   CHECK(plan.pieces[0].size == 30);
   CHECK(plan.pieces[1].size == 30);
   CHECK(plan.pieces[2].size == 30);
@@ -99,7 +62,7 @@ TEST_CASE("slicer: pieces cover the chunk, sizes within [avg-var, avg+var], spac
     auto& plan = link.data(1000, 100, arrival);
     REQUIRE(plan.pieces.size() >= 7);   // at most 15 bytes each
     REQUIRE(plan.pieces.size() <= 20);  // at least 5 bytes each
-    check_covers(plan, 1000, 100);
+    check_contiguous(plan, 1000, 100);
     for (std::size_t i = 0; i < plan.pieces.size(); ++i) {
       const auto& p = plan.pieces[i];
       CHECK(ns(p.release - arrival) == ns(250us) * static_cast<std::int64_t>(i));
@@ -131,7 +94,7 @@ TEST_CASE("slicer: delay 0 releases every piece at arrival") {
   Link link(1, 0, 0);
   auto& plan = link.data(0, 50, t0 + 9ms);
   REQUIRE(plan.pieces.size() == 50);
-  check_covers(plan, 0, 50);
+  check_contiguous(plan, 0, 50);
   for (const auto& p : plan.pieces) {
     CHECK(p.size == 1);
     CHECK(since(p.release) == ns(9ms));
@@ -143,7 +106,7 @@ TEST_CASE("slicer: a chunk arriving while the previous is still dribbling queues
   link.data(0, 100, t0);  // pieces at 0, 100, 200, 300 us: free again at 400 us
   auto& next = link.data(100, 60, t0 + 50us);
   REQUIRE(next.pieces.size() == 2);
-  check_covers(next, 100, 60);
+  check_contiguous(next, 100, 60);
   CHECK(since(next.pieces[0].release) == ns(400us));
   CHECK(since(next.pieces[1].release) == ns(500us));
 }
@@ -163,7 +126,7 @@ TEST_CASE("slicer: several input pieces are each sliced, respecting their releas
   Context ctx{t0, link.rng, link.scratch};
   link.fault->on_data(link.state.get(), ctx, link.plan);
   REQUIRE(link.plan.pieces.size() == 3);
-  check_covers(link.plan, 0, 10);
+  check_contiguous(link.plan, 0, 10);
   CHECK(link.plan.pieces[0].size == 4);
   CHECK(link.plan.pieces[1].size == 2);
   CHECK(link.plan.pieces[2].size == 4);

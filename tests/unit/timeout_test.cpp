@@ -6,33 +6,15 @@
 #include <memory>
 #include <vector>
 
+#include "fault_fixture.hpp"
 #include "faults/registry.hpp"
 
-using namespace brownout::faults;
-using namespace std::chrono_literals;
+using namespace brownout::test;
 
 namespace {
 
 const TimePoint t0 = TimePoint{} + 60s;
-
-std::int64_t ns(Duration d) {
-  return d.count();
-}
-std::int64_t since(TimePoint t) {
-  return ns(t - t0);
-}
-
-std::shared_ptr<const Fault> timeout(std::int64_t ms) {
-  auto b = build(*find_type("timeout"), {{"timeout", Value{ms}}});
-  REQUIRE_MESSAGE(b, b.error.message);
-  return b.value->fault;
-}
-
-struct Env {
-  Rng rng{1};
-  std::vector<Piece> scratch;
-  Context at(TimePoint now) { return Context{now, rng, scratch}; }
-};
+const auto since = since_from(t0);
 
 }  // namespace
 
