@@ -692,6 +692,13 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
         close(true);
         co_return;
       }
+      // A short read emptied the socket. No need to prove it with another
+      // recv: every async_wait re-arms the descriptor (EPOLL_CTL_MOD), which
+      // reports data or an EOF that is already there.
+      if (n < kBufferSize) {
+        readable = false;
+        break;
+      }
     }
   }
 }
@@ -727,7 +734,8 @@ Link::ReadResult Link::read_planned(Direction& d) {
   if (p.queue.empty()) p.ring.release_to(p.ring.head());  // everything read was dropped
   // The writer is needed only for what must wait (or did not fit) and for ends.
   if (!p.queue.empty() || p.end.kind != EndKind::none) start_writer(d);
-  return d.reader_done ? ReadResult::done : ReadResult::more;
+  if (d.reader_done) return ReadResult::done;
+  return n < room.size() ? ReadResult::empty : ReadResult::more;  // a short read emptied the socket
 }
 
 // Writes the pieces already due straight from the ring, as the fast path
