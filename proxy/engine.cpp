@@ -619,6 +619,7 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
   // So we wait only after a read found the socket empty; otherwise we read on
   // (yielding to other links between bursts).
   bool readable = false;
+  int reads = 0;  // reads since this direction last let other links run
   while (!closed_) {
     // Backpressure: a planned direction whose bound is reached stops reading.
     if (d.planned && !d.planned->ring.can_write(!d.planned->writing)) {
@@ -627,13 +628,15 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
       continue;
     }
     if (!readable) {
+      reads = 0;
       auto [wec] = co_await d.src->async_wait(Socket::wait_read, nothrow);
       if (closed_) co_return;
       if (wec) {
         close(true);
         co_return;
       }
-    } else {
+    } else if (++reads >= kReadsPerWake) {
+      reads = 0;
       co_await asio::post(io_.get_executor(), use_task);  // let other links run
       if (closed_) co_return;
     }
@@ -700,6 +703,7 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
         break;
       }
     }
+    if (readable) reads = kReadsPerWake;  // a full burst: yield before the next
   }
 }
 
