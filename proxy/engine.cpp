@@ -392,8 +392,10 @@ Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor, std::uint64_t 
     bump(counters_[w].accepted);
     const auto id = engine_.next_link_id.fetch_add(1, std::memory_order_relaxed);
     auto link = std::make_shared<Link>(self, w, std::move(socket), id, generation);
+    // Moved, not copied: the link must die on its own worker, never here.
     asio::co_spawn(
-        engine_.workers[w]->io, [link]() { return link->run(); }, log_coroutine_exception);
+        engine_.workers[w]->io, [link = std::move(link)]() { return link->run(); },
+        log_coroutine_exception);
   }
 }
 
