@@ -4,22 +4,33 @@ namespace brownout::proxy {
 
 faults::Result<HostPort> split_host_port(const std::string& address) {
   using R = faults::Result<HostPort>;
-  const auto missing_port = [&] {
-    return R::fail("address " + address + ": missing port in address");
-  };
+  const auto fail = [&](const char* why) { return R::fail("address " + address + ": " + why); };
   if (address.empty()) return R::ok(HostPort{"", "0"});
+  std::string host, port;
   if (address.front() == '[') {
     const auto close = address.find(']');
-    if (close == std::string::npos)
-      return R::fail("address " + address + ": missing ']' in address");
-    if (close + 1 >= address.size() || address[close + 1] != ':') return missing_port();
-    return R::ok(HostPort{address.substr(1, close - 1), address.substr(close + 2)});
+    if (close == std::string::npos) return fail("missing ']' in address");
+    if (close + 1 >= address.size()) return fail("missing port in address");
+    if (address[close + 1] != ':') {
+      return address.find(']', close + 1) != std::string::npos ? fail("unexpected ']' in address")
+                                                               : fail("missing port in address");
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+    if (host.find('[') != std::string::npos) return fail("unexpected '[' in address");
+  } else {
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos) return fail("missing port in address");
+    if (address.find(':') != colon) return fail("too many colons in address");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find('[') != std::string::npos) return fail("unexpected '[' in address");
+    if (host.find(']') != std::string::npos) return fail("unexpected ']' in address");
   }
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return missing_port();
-  if (address.find(':') != colon)
-    return R::fail("address " + address + ": too many colons in address");
-  return R::ok(HostPort{address.substr(0, colon), address.substr(colon + 1)});
+  if (port.find_first_of("[]") != std::string::npos)
+    return fail(port.find('[') != std::string::npos ? "unexpected '[' in address"
+                                                    : "unexpected ']' in address");
+  return R::ok(HostPort{std::move(host), std::move(port)});
 }
 
 std::string error_text(std::string message) {

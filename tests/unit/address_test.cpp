@@ -95,3 +95,14 @@ TEST_CASE("join_host_port and split_host_port round-trip") {
     CHECK(r.value->port == "1234");
   }
 }
+
+TEST_CASE("split_host_port: stray brackets are refused as Go refuses them") {
+  for (const char* bad : {"a]b:80", "a[b:80", "[::1]:80]", "[::1]x:80"}) {
+    CAPTURE(bad);
+    auto r = split_host_port(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error.message.find(bad) != std::string::npos);
+  }
+  CHECK(split_host_port("a]b:80").error.message == "address a]b:80: unexpected ']' in address");
+  CHECK(split_host_port("a[b:80").error.message == "address a[b:80: unexpected '[' in address");
+}
