@@ -48,7 +48,8 @@ std::shared_ptr<const f::FaultInstance> instance(std::uint64_t id, const std::st
 f::Chain latency_chain(int n) {
   f::Chain chain;
   for (int i = 0; i < n; ++i)
-    chain.push_back(instance(static_cast<std::uint64_t>(i + 1), "latency", {{"latency", std::int64_t{0}}}));
+    chain.push_back(
+        instance(static_cast<std::uint64_t>(i + 1), "latency", {{"latency", std::int64_t{0}}}));
   return chain;
 }
 
@@ -62,7 +63,8 @@ f::Chain mixed_chain(int n) {
   };
   f::Chain chain;
   for (int i = 0; i < n && i < static_cast<int>(all.size()); ++i)
-    chain.push_back(instance(static_cast<std::uint64_t>(i + 1), all[static_cast<std::size_t>(i)].first,
+    chain.push_back(instance(static_cast<std::uint64_t>(i + 1),
+                             all[static_cast<std::size_t>(i)].first,
                              all[static_cast<std::size_t>(i)].second));
   return chain;
 }

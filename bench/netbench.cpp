@@ -50,7 +50,9 @@ using Clock = std::chrono::steady_clock;
   std::exit(2);
 }
 
-[[noreturn]] void die_errno(const std::string& what) { die(what + ": " + std::strerror(errno)); }
+[[noreturn]] void die_errno(const std::string& what) {
+  die(what + ": " + std::strerror(errno));
+}
 
 struct Args {
   std::map<std::string, std::string> kv;
@@ -232,7 +234,8 @@ int echo_server(const Args& a) {
             break;
           }
           set_nodelay(c);
-          if (conns.size() <= static_cast<std::size_t>(c)) conns.resize(static_cast<std::size_t>(c) + 1024);
+          if (conns.size() <= static_cast<std::size_t>(c))
+            conns.resize(static_cast<std::size_t>(c) + 1024);
           conns[static_cast<std::size_t>(c)].open = true;
           epoll_event e{};
           e.events = EPOLLIN;
@@ -292,7 +295,8 @@ std::vector<sockaddr_in> ports_of(const Args& a) {
   std::size_t pos = 0;
   while (pos <= list.size()) {
     const std::size_t comma = list.find(',', pos);
-    const std::string one = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string one =
+        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     Args single = a;
     single.kv["port"] = one;
     out.push_back(loopback(single));
@@ -327,7 +331,8 @@ int pingpong(const Args& a) {
   char c = 'x';
   for (int fd : fds)
     for (long i = 0; i < warmup; ++i)
-      if (!write_all(fd, &c, 1) || !read_exact(fd, &c, 1)) die("pingpong: connection lost during warm-up");
+      if (!write_all(fd, &c, 1) || !read_exact(fd, &c, 1))
+        die("pingpong: connection lost during warm-up");
 
   std::vector<std::vector<double>> rtt(n);
   for (auto& v : rtt) v.reserve(1 << 20);
@@ -350,7 +355,8 @@ int pingpong(const Args& a) {
       if (s >= end) break;
       if (!write_all(fds[i], &c, 1) || !read_exact(fds[i], &c, 1)) die("pingpong: connection lost");
       // The first few round trips of a slice warm the path up again.
-      if (k >= 5) rtt[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+      if (k >= 5)
+        rtt[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
       ++total;
     }
     spent[i] += seconds_since(t0);
@@ -405,7 +411,8 @@ SliceResult connrate_slice(int ep, const sockaddr_in& sa, std::vector<Slot>& slo
       setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
       sockaddr_in src{};
       src.sin_family = AF_INET;
-      src.sin_addr.s_addr = htonl(0x7F000100u + 1u + (next_src++ % static_cast<std::uint32_t>(src_ips)));
+      src.sin_addr.s_addr =
+          htonl(0x7F000100u + 1u + (next_src++ % static_cast<std::uint32_t>(src_ips)));
       if (bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
         close(fd);
         return false;
@@ -441,7 +448,10 @@ SliceResult connrate_slice(int ep, const sockaddr_in& sa, std::vector<Slot>& slo
       close(s.fd);
     }
     s.fd = -1;
-    if (ok) ++res.done; else ++res.errors;
+    if (ok)
+      ++res.done;
+    else
+      ++res.errors;
   };
   auto in_flight = [&] {
     long k = 0;
@@ -597,7 +607,8 @@ int idle(const Args& a) {
   const long before = settled_pss(pid, 500, 3000);
   std::vector<int> fds;
   fds.reserve(static_cast<std::size_t>(count));
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(timeout));
   long failed = 0;
   while (static_cast<long>(fds.size()) < count && Clock::now() < deadline && failed < 1000) {
     const int fd = connect_blocking(sa);
@@ -646,9 +657,12 @@ int idle(const Args& a) {
   }
   for (int fd : fds) close(fd);
   close(ep);
-  const double per = opened > 0 ? static_cast<double>(with - before) / static_cast<double>(opened) : 0.0;
-  std::printf("idle count=%ld opened=%ld answered=%ld pss_before_kib=%ld pss_with_kib=%ld kib_per_conn=%.3f\n",
-              count, opened, answered, before, with, per);
+  const double per =
+      opened > 0 ? static_cast<double>(with - before) / static_cast<double>(opened) : 0.0;
+  std::printf(
+      "idle count=%ld opened=%ld answered=%ld pss_before_kib=%ld pss_with_kib=%ld "
+      "kib_per_conn=%.3f\n",
+      count, opened, answered, before, with, per);
   return answered == count ? 0 : 1;
 }
 
@@ -658,7 +672,8 @@ int idle(const Args& a) {
 int free_port(const Args&) {
   // Outside the usual ephemeral range (32768-60999), so that no outgoing
   // connection of the benchmark takes it first.
-  std::mt19937 gen(static_cast<unsigned>(Clock::now().time_since_epoch().count()) ^ static_cast<unsigned>(getpid()));
+  std::mt19937 gen(static_cast<unsigned>(Clock::now().time_since_epoch().count()) ^
+                   static_cast<unsigned>(getpid()));
   std::uniform_int_distribution<int> dist(20000, 32000);
   for (int attempt = 0; attempt < 500; ++attempt) {
     const int port = dist(gen);
@@ -690,7 +705,8 @@ int wait_port(const Args& a) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::fprintf(stderr, "netbench: port %u did not accept within %.1f s\n", ntohs(sa.sin_port), seconds);
+  std::fprintf(stderr, "netbench: port %u did not accept within %.1f s\n", ntohs(sa.sin_port),
+               seconds);
   return 1;
 }
 
@@ -699,7 +715,8 @@ void usage() {
       "usage: netbench echo-server --port P\n"
       "       netbench pingpong --port P[,P...] --seconds S [--warmup N] [--slice-ms MS]\n"
       "       netbench connrate --port P[,P...] --seconds S [--conc C] [--slice-ms MS]\n"
-      "       netbench idle --port P --count N --pid PID [--warmup N] [--settle-ms MS] [--timeout S]\n"
+      "       netbench idle --port P --count N --pid PID [--warmup N] [--settle-ms MS] [--timeout "
+      "S]\n"
       "       netbench free-port\n"
       "       netbench wait-port --port P [--seconds S]\n"
       "every command takes --host 127.x.x.x (default 127.0.0.1)\n",

@@ -103,7 +103,8 @@ faults::Result<std::string> HttpServer::listen(const std::string& host, unsigned
   if (a.open(endpoint.protocol(), ec); ec)
     return R::fail(where + ": " + proxy::error_text(ec.message()));
   a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (a.bind(endpoint, ec); ec) return R::fail(where + ": bind: " + proxy::error_text(ec.message()));
+  if (a.bind(endpoint, ec); ec)
+    return R::fail(where + ": bind: " + proxy::error_text(ec.message()));
   if (a.listen(asio::socket_base::max_listen_connections, ec); ec)
     return R::fail(where + ": " + proxy::error_text(ec.message()));
   const auto bound = a.local_endpoint(ec);

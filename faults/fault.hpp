@@ -44,6 +44,13 @@ class Fault {
   // Whether removing this fault ends the links it was acting on (Toxiproxy's
   // timeout does: the bytes it dropped left the stream corrupt).
   virtual bool ends_link_on_removal() const { return false; }
+
+  // How events name a link this fault ended (close or reset it decided).
+  virtual const char* end_event() const { return "closed"; }
+
+  // Whether attaching this fault means the link's bytes are withheld (an
+  // event worth reporting: the link is now "held").
+  virtual bool withholds_data() const { return false; }
 };
 
 struct FaultType {

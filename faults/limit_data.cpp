@@ -45,6 +45,8 @@ class LimitData final : public Fault {
     plan.pieces.resize(kept);
   }
 
+  const char* end_event() const override { return "cut"; }
+
  private:
   std::uint64_t limit_;
 };

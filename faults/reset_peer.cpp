@@ -23,6 +23,7 @@ class ResetPeer final : public Fault {
 
   void on_data(FaultState* base, Context& ctx, Plan& plan) const override { fire(base, ctx, plan); }
   void on_eof(FaultState* base, Context& ctx, Plan& plan) const override { fire(base, ctx, plan); }
+  const char* end_event() const override { return "reset"; }
 
  private:
   void fire(FaultState* base, Context& ctx, Plan& plan) const {

@@ -31,6 +31,8 @@ class Timeout final : public Fault {
   // The bytes dropped so far left the stream corrupt: carrying on without
   // them would hand the peer garbage, so removing the fault ends the link.
   bool ends_link_on_removal() const override { return true; }
+  const char* end_event() const override { return "timed_out"; }
+  bool withholds_data() const override { return true; }
 
  private:
   void arm(Context& ctx, Plan& plan) const {

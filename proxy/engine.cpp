@@ -576,7 +576,7 @@ void Link::apply_faults(const faults::ChainSet& set) {
     }
     for (const auto* f : picked) {
       if (f->type_index < kMaxFaultTypes) bump(counters().fault_applied[f->type_index]);
-      if (f->type == "timeout") emit("held", f, "bytes are dropped");
+      if (f->fault->withholds_data()) emit("held", f, "bytes are dropped");
     }
     if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
     start_writer(*d);
@@ -833,9 +833,10 @@ Task<> Link::writer([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
         finish_direction(d);
       } else {
         const faults::FaultInstance* by = end.fault_id ? p.chain.find(end.fault_id) : nullptr;
-        std::string action = end.kind == EndKind::reset ? "reset" : "closed";
-        if (by && by->type == "limit_data") action = "cut";
-        if (by && by->type == "timeout") action = "timed_out";
+        // The fault names what it did; an end without one is the peer's.
+        std::string action = by                           ? by->fault->end_event()
+                             : end.kind == EndKind::reset ? "reset"
+                                                          : "closed";
         if (by && by->type_index < kMaxFaultTypes) bump(counters().fault_ended[by->type_index]);
         spdlog::debug("proxy {}: link {} {}{}", proxy_->name(), id_, action,
                       by ? " by " + by->name : "");
