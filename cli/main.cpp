@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
       "  brownout serve --config proxies.json\n"
       "  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432\n"
       "  brownout fault add db latency --latency 300ms --jitter 50ms\n"
+      "  brownout serve --profile profiles/black-friday.toml\n"
       "  brownout list");
 
   std::string server = "http://127.0.0.1:8474";
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   serve->add_option("--config", options.config, "Toxiproxy JSON proxy list to load at start")
       ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--profile", options.profiles,
+                   "TOML profile to run (repeatable; reloaded on SIGHUP; see docs/profiles.md)")
+      ->check(CLI::ExistingFile);
   auto* seed_opt =
       serve->add_option("--seed", seed, "Seed for every random decision (repeatable runs)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
@@ -99,8 +104,8 @@ int main(int argc, char** argv) {
   serve->add_option("--events", options.events,
                     "Write fault events as JSON lines to FILE (- for stdout)");
   serve->footer(
-      "Example:\n  brownout serve --port 8474 --config toxiproxy.json --seed 42 --events "
-      "events.jsonl");
+      "Examples:\n  brownout serve --profile profiles/demo.toml\n"
+      "  brownout serve --port 8474 --config toxiproxy.json --seed 42 --events events.jsonl");
 
   // client commands
   std::string name, listen, upstream;
@@ -178,6 +183,29 @@ int main(int argc, char** argv) {
       fault->add_subcommand("types", "Every fault type with its attributes, units and defaults");
   ftypes->footer("Example:\n  brownout fault types --json");
 
+  // profiles and the timeline
+  std::vector<std::string> profile_files;
+  std::string profile_file;
+  auto* profile = app.add_subcommand("profile", "Validate profiles, convert Toxiproxy configs");
+  profile->require_subcommand(1);
+  auto* pcheck = profile->add_subcommand(
+      "check", "Validate profiles (all errors, with file:line:column) and print the timeline");
+  pcheck->add_option("files", profile_files, "Profile files (merged, as serve --profile does)")
+      ->required();
+  pcheck->footer("Example:\n  brownout profile check profiles/black-friday.toml");
+  auto* pimport =
+      profile->add_subcommand("import", "Print a Toxiproxy JSON config as a TOML profile");
+  pimport->add_option("file", profile_file, "toxiproxy.json, or saved GET /proxies output")
+      ->required();
+  pimport->footer("Example:\n  brownout profile import toxiproxy.json > mine.toml");
+  auto* apply = app.add_subcommand(
+      "apply", "Validate a profile and apply it to the running server (all or nothing)");
+  apply->add_option("file", profile_file, "Profile file")->required();
+  apply->footer("Example:\n  brownout apply profiles/redis-flaky.toml");
+  auto* timeline = app.add_subcommand("timeline", "Show the running timeline; `stop` stops it");
+  auto* tstop = timeline->add_subcommand("stop", "Stop the timeline and remove its faults");
+  timeline->footer("Examples:\n  brownout timeline\n  brownout timeline stop");
+
   std::string shell;
   auto* completion = app.add_subcommand("completion", "Print a shell completion script");
   completion->add_option("shell", shell, "bash or zsh")
@@ -222,6 +250,11 @@ int main(int argc, char** argv) {
   if (*del) return cmd::remove(ctx, name);
   if (*reset) return cmd::reset(ctx);
   if (*ftypes) return cmd::fault_types(ctx);
+  if (*pcheck) return cmd::profile_check(ctx, profile_files);
+  if (*pimport) return cmd::profile_import(ctx, profile_file);
+  if (*apply) return cmd::apply(ctx, profile_file);
+  if (*tstop) return cmd::timeline_stop(ctx);
+  if (*timeline) return cmd::timeline(ctx);
 
   for (const auto* sub : {fadd, fupd})
     if (*sub)

@@ -347,6 +347,11 @@ ApiResponse Api::handle(const ApiRequest& req) {
                                      {"bytes_downstream", c.bytes_downstream}};
       return json_response(200, json::object{{"proxies", proxies}});
     }
+    if (!parts.empty() && parts[0] == "timeline" && parts.size() <= 2) return timeline(parts, m);
+    if (parts.size() == 1 && parts[0] == "profiles") {
+      if (m != "POST") return bad_method;
+      return apply(req, query);
+    }
     if (parts.size() == 1 && parts[0] == "reset") {
       if (m != "POST") return bad_method;
       if (auto err = registry_.reset()) return error_response(*err);
@@ -474,6 +479,130 @@ ApiResponse Api::handle(const ApiRequest& req) {
   }();
   r.headers.emplace_back("X-Toxiproxy-Request-Id", request_id());
   return r;
+}
+
+Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile) {
+  const bool keep_timeline = timeline.same(profile);
+  auto out = registry.apply_profile(profile);
+  if (std::holds_alternative<ApiError>(out)) return out;
+  if (!keep_timeline) timeline.start(profile);
+  return out;
+}
+
+namespace {
+
+json::object phase_json(const Phase& p) {
+  json::array faults;
+  for (const auto& f : p.faults) faults.push_back(json::string(f.proxy + "/" + f.fault));
+  return json::object{{"name", p.name},
+                      {"start_ms", p.start_ms},
+                      {"end_ms", p.end_ms()},
+                      {"duration_ms", p.duration_ms},
+                      {"faults", faults}};
+}
+
+}  // namespace
+
+std::string timeline_json(const TimelineStatus& s) {
+  json::object o;
+  o["state"] = s.state;
+  o["profile"] = s.profile;
+  o["repeat"] = s.repeat;
+  o["elapsed_ms"] = s.elapsed_ms;
+  o["total_ms"] = s.total_ms;
+  if (s.phase >= 0) {
+    o["phase"] = s.phases[static_cast<std::size_t>(s.phase)].name;
+    o["phase_index"] = s.phase;
+    o["phase_left_ms"] = s.phase_left_ms;
+  } else {
+    o["phase"] = nullptr;
+  }
+  json::array phases;
+  for (const auto& p : s.phases) phases.push_back(phase_json(p));
+  o["phases"] = phases;
+  json::array active;
+  for (const auto& a : s.active) {
+    json::object v;
+    for (const auto& [k, x] : a.values) v[k] = x;
+    active.push_back(json::object{
+        {"proxy", a.proxy}, {"fault", a.fault}, {"toxicity", number(a.toxicity)}, {"values", v}});
+  }
+  o["active"] = active;
+  return json::serialize(o);
+}
+
+ApiResponse Api::timeline(const std::vector<std::string>& parts, const std::string& m) {
+  if (!timeline_) return error_response({404, "this server runs no timeline"});
+  if (parts.size() == 1) {
+    if (m != "GET") return empty(405);
+  } else if (parts[1] == "stop") {
+    if (m != "POST") return empty(405);
+    timeline_->stop();
+  } else {
+    return ApiResponse{404, kText, "404 page not found\n", {}};
+  }
+  return ApiResponse{200, kJson, timeline_json(timeline_->status()), {}};
+}
+
+// POST /profiles: TOML text (includes refused: nothing to read them from), or
+// {"main": "a.toml", "files": {"a.toml": "...", "base.toml": "..."}} as
+// `brownout apply` sends it with the includes it read.
+ApiResponse Api::apply(const ApiRequest& req, std::string_view query) {
+  if (!timeline_) return error_response({404, "this server does not take profiles"});
+  std::string main = "profile.toml";
+  for (auto rest = query; !rest.empty();) {
+    const auto amp = rest.find('&');
+    const auto pair = rest.substr(0, amp);
+    if (pair.rfind("name=", 0) == 0 && pair.size() > 5) main = std::string(pair.substr(5));
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+  }
+  std::map<std::string, std::string> files;
+  const auto first = req.body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && req.body[first] == '{') {
+    auto parsed = parse_body(req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+    const auto& v = std::get<json::value>(parsed);
+    const auto* m = v.as_object().if_contains("main");
+    const auto* f = v.as_object().if_contains("files");
+    if (!m || !m->is_string() || !f || !f->is_object())
+      return error_response(
+          {400, "expected TOML text, or {\"main\": NAME, \"files\": {NAME: TEXT}}"});
+    main = std::string(m->as_string());
+    for (const auto& [k, t] : f->as_object()) {
+      if (!t.is_string())
+        return error_response({400, "files." + std::string(k) + " must be a string"});
+      files[std::string(k)] = std::string(t.as_string());
+    }
+  } else {
+    files[main] = req.body;
+  }
+  auto loaded = load_profile(main, memory_reader(std::move(files)));
+  if (!loaded) {
+    json::array errors;
+    for (const auto& e : loaded.errors)
+      errors.push_back(json::object{{"file", e.where.file},
+                                    {"line", e.where.line},
+                                    {"column", e.where.column},
+                                    {"message", e.message}});
+    std::string text = loaded.error_text();
+    if (!text.empty()) text.pop_back();
+    return error_response({400, text}, json::object{{"errors", errors}});
+  }
+  auto out = apply_profile(registry_, *timeline_, *loaded.profile);
+  if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
+  const auto& r = std::get<ApplyResult>(out);
+  json::array proxies;
+  for (const auto& p : r.proxies) proxies.push_back(proxy_json(p));
+  auto names = [](const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& n : v) a.push_back(json::string(n));
+    return a;
+  };
+  json::object o{
+      {"proxies", proxies},          {"created", names(r.created)},
+      {"kept", names(r.kept)},       {"restarted", names(r.restarted)},
+      {"removed", names(r.removed)}, {"timeline", json::parse(timeline_json(timeline_->status()))}};
+  return json_response(200, o);
 }
 
 std::string load_toxiproxy_config(Registry& registry, const std::string& json_text) {

@@ -9,6 +9,7 @@
 
 #include "control/events.hpp"
 #include "control/registry.hpp"
+#include "control/timeline.hpp"
 
 namespace brownout::control {
 
@@ -28,16 +29,27 @@ struct ApiResponse {
 
 class Api {
  public:
-  explicit Api(Registry& registry, const EventLog* events = nullptr)
-      : registry_(registry), events_(events) {}
+  explicit Api(Registry& registry, const EventLog* events = nullptr, Timeline* timeline = nullptr)
+      : registry_(registry), events_(events), timeline_(timeline) {}
   ApiResponse handle(const ApiRequest& request);
 
  private:
   ApiResponse metrics() const;
+  ApiResponse timeline(const std::vector<std::string>& parts, const std::string& method);
+  ApiResponse apply(const ApiRequest& request, std::string_view query);
 
   Registry& registry_;
   const EventLog* events_;
+  Timeline* timeline_;
 };
+
+// Applies a loaded profile: the registry takes its proxies and always-on
+// faults, and the timeline starts (or keeps running when a reload left its
+// phases unchanged).
+Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile);
+
+// The JSON of GET /timeline.
+std::string timeline_json(const TimelineStatus& status);
 
 // Loads a Toxiproxy JSON config (an array of proxies, as POST /populate takes).
 // Returns an error text, or empty on success.

@@ -6,6 +6,8 @@
 #include <set>
 
 #include "control/client.hpp"
+#include "control/profile.hpp"
+#include "control/timeline.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
 
@@ -372,6 +374,235 @@ int fault_types(const Context& c) {
   c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 "
            "(default 1).\n";
   return kOk;
+}
+
+namespace {
+
+std::string ms(std::int64_t v) {
+  return faults::format_quantity(v, "ms");
+}
+
+std::string unit_of(const Profile& p, const std::string& proxy, const std::string& fault,
+                    const std::string& attr) {
+  const ProfileFault* f = p.fault(proxy, fault);
+  const faults::FaultType* t = f ? faults::find_type(f->type) : nullptr;
+  const faults::AttrSpec* s = t ? spec_of(*t, attr) : nullptr;
+  return s ? std::string(s->unit) : std::string();
+}
+
+std::string fault_text(const ProfileFault& f) {
+  std::string out = f.type;
+  const faults::FaultType* t = faults::find_type(f.type);
+  for (const auto& [k, v] : f.attributes) {
+    const faults::AttrSpec* s = t ? spec_of(*t, k) : nullptr;
+    if (const auto* i = std::get_if<std::int64_t>(&v))
+      out += " " + k + "=" + (s ? faults::format_quantity(*i, s->unit) : std::to_string(*i));
+  }
+  out += f.stream == "upstream" ? " ↑" : " ↓";
+  if (f.toxicity < 1.0) out += " " + std::to_string(static_cast<int>(f.toxicity * 100 + 0.5)) + "%";
+  return out;
+}
+
+std::string phase_fault_text(const Profile& p, const PhaseFault& pf) {
+  std::string out = pf.proxy + "/" + pf.fault;
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : pf.values)
+    parts.push_back(k + "=" + faults::format_quantity(v, unit_of(p, pf.proxy, pf.fault, k)));
+  for (const auto& [k, r] : pf.ramps) {
+    const auto u = unit_of(p, pf.proxy, pf.fault, k);
+    parts.push_back(k + " " + faults::format_quantity(std::llround(r.from), u) + "→" +
+                    faults::format_quantity(std::llround(r.to), u));
+  }
+  auto pct = [](double x) { return std::to_string(static_cast<int>(x * 100 + 0.5)) + "%"; };
+  if (pf.toxicity) parts.push_back("toxicity " + pct(*pf.toxicity));
+  if (pf.toxicity_ramp)
+    parts.push_back("toxicity " + pct(pf.toxicity_ramp->from) + "→" + pct(pf.toxicity_ramp->to));
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : " (") + parts[i];
+  if (!parts.empty()) out += ")";
+  return out;
+}
+
+json::value profile_json(const Profile& p) {
+  json::array proxies;
+  for (const auto& x : p.proxies) {
+    json::array fs;
+    for (const auto& f : x.faults)
+      fs.push_back(json::object{
+          {"name", f.name}, {"type", f.type}, {"stream", f.stream}, {"timeline", f.timed}});
+    proxies.push_back(json::object{{"name", x.name},
+                                   {"listen", x.listen},
+                                   {"upstream", x.upstream},
+                                   {"protocol", x.protocol},
+                                   {"faults", fs}});
+  }
+  json::array phases;
+  for (const auto& ph : p.phases) {
+    json::array fs;
+    for (const auto& f : ph.faults) fs.push_back(json::string(phase_fault_text(p, f)));
+    phases.push_back(json::object{
+        {"name", ph.name}, {"start_ms", ph.start_ms}, {"end_ms", ph.end_ms()}, {"faults", fs}});
+  }
+  return json::object{{"file", p.file},
+                      {"proxies", proxies},
+                      {"phases", phases},
+                      {"repeat", p.repeat},
+                      {"total_ms", p.timeline_ms()}};
+}
+
+void print_profile(std::ostream& out, const Profile& p) {
+  std::size_t nfaults = 0;
+  for (const auto& x : p.proxies) nfaults += x.faults.size();
+  out << "profile " << p.file << ": " << p.proxies.size()
+      << (p.proxies.size() == 1 ? " proxy, " : " proxies, ") << nfaults
+      << (nfaults == 1 ? " fault" : " faults");
+  if (!p.phases.empty())
+    out << ", " << p.phases.size() << " phases over " << ms(p.timeline_ms())
+        << (p.repeat ? ", repeating" : "");
+  out << "\n\n";
+  std::vector<std::vector<std::string>> rows{{"PROXY", "LISTEN", "UPSTREAM", "FAULT", "WHEN"}};
+  for (const auto& x : p.proxies) {
+    if (x.faults.empty()) rows.push_back({x.name, x.listen, x.upstream, "-", ""});
+    for (std::size_t i = 0; i < x.faults.size(); ++i) {
+      const auto& f = x.faults[i];
+      rows.push_back({i ? "" : x.name, i ? "" : x.listen, i ? "" : x.upstream,
+                      f.name + ": " + fault_text(f), f.timed ? "timeline" : "always"});
+    }
+  }
+  print_table(out, rows);
+  if (p.phases.empty()) return;
+  out << "\n";
+  std::vector<std::vector<std::string>> t{{"PHASE", "START", "END", "CHANGES"}};
+  const std::vector<PhaseFault>* previous = nullptr;
+  std::int64_t previous_end = 0;
+  for (const auto& ph : p.phases) {
+    if (ph.start_ms > previous_end && previous && !previous->empty()) {
+      t.push_back({"(gap)", ms(previous_end), ms(ph.start_ms), "timeline faults off"});
+      previous = nullptr;
+    }
+    std::vector<std::string> changes;
+    for (const auto& f : ph.faults) {
+      bool was_on = false;
+      if (previous)
+        for (const auto& g : *previous)
+          was_on = was_on || (g.proxy == f.proxy && g.fault == f.fault);
+      changes.push_back((was_on ? "keeps " : "on ") + phase_fault_text(p, f));
+    }
+    if (previous)
+      for (const auto& g : *previous) {
+        bool still = false;
+        for (const auto& f : ph.faults) still = still || (g.proxy == f.proxy && g.fault == f.fault);
+        if (!still) changes.push_back("off " + g.proxy + "/" + g.fault);
+      }
+    if (changes.empty()) changes.push_back("no timeline fault");
+    for (std::size_t i = 0; i < changes.size(); ++i)
+      t.push_back(
+          {i ? "" : ph.name, i ? "" : ms(ph.start_ms), i ? "" : ms(ph.end_ms()), changes[i]});
+    previous = &ph.faults;
+    previous_end = ph.end_ms();
+  }
+  t.push_back({p.repeat ? "(repeat)" : "(end)", ms(p.timeline_ms()), "",
+               p.repeat ? "starts over" : "timeline faults off"});
+  print_table(out, t);
+}
+
+int print_errors(const Context& c, const LoadResult& r) {
+  for (const auto& e : r.errors) c.err << e.text() << "\n";
+  c.err << "brownout: " << r.errors.size() << (r.errors.size() == 1 ? " error" : " errors")
+        << ", nothing applied\n";
+  return kUsage;
+}
+
+}  // namespace
+
+int profile_check(const Context& c, const std::vector<std::string>& files) {
+  auto r = load_profiles(files);
+  if (!r) return print_errors(c, r);
+  if (c.json) return print_json(c, profile_json(*r.profile));
+  print_profile(c.out, *r.profile);
+  return kOk;
+}
+
+int profile_import(const Context& c, const std::string& file) {
+  auto text = disk_reader()(file);
+  if (!text) return usage(c, "cannot read " + file);
+  auto r = import_toxiproxy_json(*text, file);
+  if (!r) return print_errors(c, r);
+  c.out << "# Imported from " << file << " by `brownout profile import`.\n" << to_toml(*r.profile);
+  return kOk;
+}
+
+int apply(const Context& c, const std::string& file) {
+  auto r = load_profile(file);
+  if (!r) return print_errors(c, r);
+  json::object files;
+  for (const auto& [path, text] : r.sources) files[path] = text;
+  int exit = kOk;
+  auto v = call(c, "POST", "/profiles",
+                json::serialize(json::object{{"main", file}, {"files", files}}), exit);
+  if (!v) return exit;
+  if (c.json) return print_json(c, *v);
+  for (const char* what : {"created", "restarted", "kept", "removed"}) {
+    const auto* list = v->as_object().if_contains(what);
+    if (!list || !list->is_array() || list->as_array().empty()) continue;
+    std::string names;
+    for (const auto& n : list->as_array())
+      names += (names.empty() ? "" : ", ") + std::string(n.as_string());
+    c.out << what << ": " << names << "\n";
+  }
+  if (!r.profile->phases.empty())
+    c.out << "timeline started: " << r.profile->phases.size() << " phases over "
+          << ms(r.profile->timeline_ms()) << " (brownout timeline shows where it is)\n";
+  return kOk;
+}
+
+namespace {
+
+int print_timeline(const Context& c, const json::value& v) {
+  if (c.json) return print_json(c, v);
+  const auto& o = v.as_object();
+  const std::string state = str(v, "state");
+  if (state == "none") {
+    c.out << "no timeline: load a profile with phases (brownout apply FILE)\n";
+    return kOk;
+  }
+  const auto num = [&](const char* k) {
+    const auto* x = o.if_contains(k);
+    return x && x->is_number() ? x->to_number<std::int64_t>() : std::int64_t{0};
+  };
+  c.out << "timeline of " << str(v, "profile") << ": " << state << ", " << ms(num("elapsed_ms"))
+        << " of " << ms(num("total_ms")) << (o.at("repeat").as_bool() ? " (repeating)" : "");
+  if (o.at("phase").is_string())
+    c.out << "; phase " << o.at("phase").as_string().c_str() << ", " << ms(num("phase_left_ms"))
+          << " left";
+  c.out << "\n\n";
+  std::vector<std::vector<std::string>> rows{{"", "PHASE", "START", "END", "FAULTS"}};
+  for (const auto& ph : o.at("phases").as_array()) {
+    std::string faults;
+    for (const auto& f : ph.at("faults").as_array())
+      faults += (faults.empty() ? "" : ", ") + std::string(f.as_string());
+    const bool current = o.at("phase").is_string() && ph.at("name") == o.at("phase");
+    rows.push_back({current ? "▶" : "", std::string(ph.at("name").as_string()),
+                    ms(ph.at("start_ms").to_number<std::int64_t>()),
+                    ms(ph.at("end_ms").to_number<std::int64_t>()), faults.empty() ? "-" : faults});
+  }
+  print_table(c.out, rows);
+  return kOk;
+}
+
+}  // namespace
+
+int timeline(const Context& c) {
+  int exit = kOk;
+  auto v = call(c, "GET", "/timeline", "", exit);
+  if (!v) return exit;
+  return print_timeline(c, *v);
+}
+
+int timeline_stop(const Context& c) {
+  int exit = kOk;
+  auto v = call(c, "POST", "/timeline/stop", "", exit);
+  if (!v) return exit;
+  return print_timeline(c, *v);
 }
 
 }  // namespace brownout::control::commands

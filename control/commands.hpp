@@ -44,6 +44,16 @@ int fault_update(const Context& c, const FaultArgs& a);
 int fault_remove(const Context& c, const FaultArgs& a);
 int fault_types(const Context& c);
 
+// Profiles (docs/profiles.md).
+// Validates the files and prints a summary of proxies, faults and timeline.
+int profile_check(const Context& c, const std::vector<std::string>& files);
+// Prints a Toxiproxy JSON config (or GET /proxies' output) as a TOML profile.
+int profile_import(const Context& c, const std::string& file);
+// Validates a profile locally, then sends it (with its includes) to the server.
+int apply(const Context& c, const std::string& file);
+int timeline(const Context& c);
+int timeline_stop(const Context& c);
+
 // Every attribute name of every fault type (each becomes a --NAME flag).
 std::vector<std::string> attribute_names();
 

@@ -111,7 +111,7 @@ faults::Result<std::string> HttpServer::listen(const std::string& host, unsigned
   return R::ok(proxy::join_host_port(bound.address().to_string(), bound.port()));
 }
 
-void HttpServer::run(bool handle_signals) {
+void HttpServer::run(bool handle_signals, std::function<void()> on_hangup) {
   auto& impl = *impl_;
   asio::co_spawn(
       impl.io,
@@ -134,6 +134,17 @@ void HttpServer::run(bool handle_signals) {
       spdlog::info("signal {}: shutting down", sig);
       impl.io.stop();
     });
+  }
+  std::optional<asio::signal_set> hangup;
+  std::function<void(const boost::system::error_code&, int)> on_hup;
+  if (handle_signals && on_hangup) {
+    hangup.emplace(impl.io, SIGHUP);
+    on_hup = [&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      on_hangup();
+      hangup->async_wait(on_hup);
+    };
+    hangup->async_wait(on_hup);
   }
   impl.io.run();
 }

@@ -21,8 +21,9 @@ class HttpServer {
   // Binds host:port (port 0 picks a free one); returns the bound "ip:port".
   faults::Result<std::string> listen(const std::string& host, unsigned port);
 
-  // Serves until stop() (or SIGINT/SIGTERM when handle_signals is set).
-  void run(bool handle_signals);
+  // Serves until stop() (or SIGINT/SIGTERM when handle_signals is set; then
+  // SIGHUP calls on_hangup, on this thread).
+  void run(bool handle_signals, std::function<void()> on_hangup = {});
   void stop();
 
  private:

@@ -34,7 +34,13 @@ std::optional<ApiError> check_toxicity(double t) {
   return std::nullopt;
 }
 
+thread_local std::string t_actor = "api";
+
 }  // namespace
+
+void Registry::set_actor(std::string actor) {
+  t_actor = std::move(actor);
+}
 
 void Registry::record(const std::string& proxy, const std::string& action, const std::string& fault,
                       const std::string& type, const std::string& detail) {
@@ -44,7 +50,7 @@ void Registry::record(const std::string& proxy, const std::string& action, const
   e.action = action;
   e.fault = fault;
   e.type = type;
-  e.detail = detail.empty() ? "by " + actor_ : detail + ", by " + actor_;
+  e.detail = detail.empty() ? "by " + t_actor : detail + ", by " + t_actor;
   events_->emit(std::move(e));
 }
 
@@ -93,8 +99,11 @@ void Registry::stop(Entry& e) {
   record(e.spec.name, "proxy_disabled");
 }
 
-void Registry::publish(Entry& e) {
-  if (e.runtime) e.runtime->set_faults(std::make_shared<const faults::ChainSet>(e.faults));
+void Registry::publish(Entry& e, bool flush_pending) {
+  if (!e.runtime) return;
+  auto set = std::make_shared<faults::ChainSet>(e.faults);
+  set->flush_pending = flush_pending;
+  e.runtime->set_faults(std::move(set));
 }
 
 std::vector<ProxyView> Registry::list() const {
@@ -199,6 +208,126 @@ PopulateResult Registry::populate(const std::vector<ProxySpec>& specs) {
   return out;
 }
 
+Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
+  std::lock_guard lock(mutex_);
+  struct Plan {
+    const ProfileProxy* spec = nullptr;
+    faults::ChainSet faults;
+    Entry* existing = nullptr;
+    bool keep = false;  // same listen address: keep the runtime and its connections
+    std::shared_ptr<proxy::Proxy> runtime;  // new runtime, bound when enabled
+    std::string bound;
+  };
+  std::vector<Plan> plans;
+  // Build every fault first: nothing changes if one is refused.
+  for (const auto& pp : profile.proxies) {
+    Plan plan;
+    plan.spec = &pp;
+    for (const auto& f : pp.faults) {
+      const faults::FaultType* type = faults::find_type(f.type);
+      if (!type) return ApiError{400, "proxy " + pp.name + ": unknown fault type " + f.type};
+      if (f.timed) {
+        // The timeline's: keep the instance it may have on right now.
+        if (Entry* e = find(pp.name))
+          for (const auto* chain : {&e->faults.upstream, &e->faults.downstream})
+            for (const auto& t : *chain)
+              if (t->name == f.name)
+                (t->stream == faults::Stream::upstream ? plan.faults.upstream
+                                                       : plan.faults.downstream)
+                    .push_back(t);
+        continue;
+      }
+      auto built = faults::build(*type, f.attributes);
+      if (!built)
+        return ApiError{400, "proxy " + pp.name + ", fault " + f.name + ": " + built.error.message};
+      auto instance = std::make_shared<faults::FaultInstance>();
+      instance->id = next_fault_id_++;
+      instance->name = f.name;
+      instance->type = f.type;
+      instance->type_index = faults::type_index(*type);
+      instance->stream_text = f.stream;
+      instance->stream =
+          f.stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
+      instance->toxicity = f.toxicity;
+      instance->values = std::move(built.value->values);
+      instance->fault = std::move(built.value->fault);
+      (instance->stream == faults::Stream::upstream ? plan.faults.upstream : plan.faults.downstream)
+          .push_back(std::move(instance));
+    }
+    plan.existing = find(pp.name);
+    plan.keep = plan.existing && (plan.existing->spec.listen == pp.listen ||
+                                  (!port_is_zero(pp.listen) && plan.existing->bound == pp.listen));
+    plans.push_back(std::move(plan));
+  }
+  // Bind every new listener; on a failure close those bound and change nothing.
+  for (auto& plan : plans) {
+    if (plan.keep || !plan.spec->enabled) continue;
+    plan.runtime = engine_.make_proxy(plan.spec->name);
+    plan.runtime->set_upstream(plan.spec->upstream);
+    plan.runtime->set_faults(std::make_shared<const faults::ChainSet>(plan.faults));
+    auto bound = plan.runtime->listen(plan.spec->listen);
+    if (!bound) {
+      for (auto& p : plans)
+        if (p.runtime && !p.bound.empty()) p.runtime->close();
+      return ApiError{400, "proxy " + plan.spec->name + ": " + bound.error.message};
+    }
+    plan.bound = *bound.value;
+  }
+  // Commit.
+  ApplyResult out;
+  for (auto& plan : plans) {
+    const auto& pp = *plan.spec;
+    if (plan.keep) {
+      Entry& e = *plan.existing;
+      if (e.spec.upstream != pp.upstream) {
+        e.spec.upstream = pp.upstream;
+        if (e.runtime) e.runtime->set_upstream(pp.upstream);
+      }
+      e.faults = std::move(plan.faults);
+      e.owner = profile.file;
+      publish(e);
+      if (!pp.enabled)
+        stop(e);
+      else if (auto err = start(e))
+        spdlog::warn("proxy {}: {}", pp.name, err->message);
+      out.kept.push_back(pp.name);
+      record(pp.name, "profile_applied", {}, {}, profile.file + ", kept its connections");
+      continue;
+    }
+    if (plan.existing) {
+      stop(*plan.existing);
+      out.restarted.push_back(pp.name);
+    } else {
+      out.created.push_back(pp.name);
+    }
+    Entry e;
+    e.spec = ProxySpec{pp.name, pp.upstream, pp.listen, pp.enabled};
+    e.faults = std::move(plan.faults);
+    e.owner = profile.file;
+    e.runtime = plan.runtime;
+    e.bound = plan.bound;
+    e.running = !plan.bound.empty();
+    proxies_[pp.name] = std::move(e);
+    if (!plan.bound.empty()) {
+      spdlog::info("proxy {} listening on {}, upstream {}", pp.name, plan.bound, pp.upstream);
+      record(pp.name, "proxy_enabled", {}, {}, plan.bound + " -> " + pp.upstream);
+    }
+    record(pp.name, "profile_applied", {}, {}, profile.file);
+  }
+  for (auto it = proxies_.begin(); it != proxies_.end();) {
+    if (it->second.owner == profile.file && !profile.proxy(it->first)) {
+      stop(it->second);
+      out.removed.push_back(it->first);
+      record(it->first, "proxy_deleted", {}, {}, "no longer in " + profile.file);
+      it = proxies_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& pp : profile.proxies) out.proxies.push_back(view(*find(pp.name)));
+  return out;
+}
+
 std::optional<ApiError> Registry::reset() {
   std::lock_guard lock(mutex_);
   std::optional<ApiError> first_error;
@@ -283,7 +412,7 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
       next->values = std::move(built.value->values);
       next->fault = std::move(built.value->fault);
       slot = next;
-      publish(*e);
+      publish(*e, !patch.keep_pending);
       spdlog::info("proxy {}: fault {} updated", proxy, toxic);
       record(proxy, "fault_updated", toxic, next->type);
       return ToxicView(next);

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "control/profile.hpp"
 #include "faults/chain.hpp"
 #include "proxy/engine.hpp"
 #include "proxy/events.hpp"
@@ -61,6 +62,14 @@ struct ToxicSpec {
 struct ToxicPatch {
   std::optional<double> toxicity;
   std::map<std::string, faults::Value> attributes;
+  // Bytes the fault holds keep their release times (a timeline ramp step)
+  // instead of going out at once as after an API update.
+  bool keep_pending = false;
+};
+
+struct ApplyResult {
+  std::vector<ProxyView> proxies;  // the profile's proxies, as they now run
+  std::vector<std::string> created, kept, restarted, removed;
 };
 
 struct PopulateResult {
@@ -74,9 +83,9 @@ class Registry {
   explicit Registry(proxy::Engine& engine, proxy::EventSink* events = nullptr)
       : engine_(engine), events_(events) {}
 
-  // Who is making the changes that follow (the API sets the client's
-  // User-Agent); recorded in the events.
-  void set_actor(std::string actor) { actor_ = std::move(actor); }
+  // Who is making the changes that follow on this thread (the API sets the
+  // client's User-Agent, the timeline "timeline"); recorded in the events.
+  void set_actor(std::string actor);
   ~Registry();
 
   std::vector<ProxyView> list() const;
@@ -86,6 +95,14 @@ class Registry {
   std::optional<ApiError> remove(const std::string& name);
   PopulateResult populate(const std::vector<ProxySpec>& specs);
   std::optional<ApiError> reset();
+
+  // Makes the profile's proxies and their always-on faults the running
+  // state, all or nothing: every new listen address is bound before anything
+  // changes. A proxy running with the same name and listen address keeps its
+  // connections. Proxies an earlier apply of the same file created and the
+  // file no longer declares are removed. Faults named by the profile's phases
+  // are left to the timeline.
+  Outcome<ApplyResult> apply_profile(const Profile& profile);
 
   Outcome<std::vector<ToxicView>> toxics(const std::string& proxy) const;
   Outcome<ToxicView> toxic(const std::string& proxy, const std::string& toxic) const;
@@ -103,12 +120,13 @@ class Registry {
     bool running = false;
     faults::ChainSet faults;
     std::shared_ptr<proxy::Proxy> runtime;
+    std::string owner;  // the profile file that created it, if one did
   };
 
   ProxyView view(const Entry& e) const;
   std::optional<ApiError> start(Entry& e);
   void stop(Entry& e);
-  void publish(Entry& e);
+  void publish(Entry& e, bool flush_pending = true);
   void record(const std::string& proxy, const std::string& action, const std::string& fault = {},
               const std::string& type = {}, const std::string& detail = {});
   Entry* find(const std::string& name);
@@ -116,7 +134,6 @@ class Registry {
 
   proxy::Engine& engine_;
   proxy::EventSink* events_;
-  std::string actor_ = "api";
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;
   std::uint64_t next_fault_id_ = 1;

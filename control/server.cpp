@@ -1,5 +1,6 @@
 #include "control/server.hpp"
 
+#include <fmt/ranges.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include "control/api.hpp"
 #include "control/events.hpp"
 #include "control/http_server.hpp"
+#include "control/profile.hpp"
 #include "proxy/engine.hpp"
 
 namespace brownout::control {
@@ -87,7 +89,8 @@ struct Server::Impl {
         engine(proxy::EngineOptions{o.workers, o.seed ? *o.seed : random_seed(), o.max_inflight,
                                     events}),
         registry(engine, events.get()),
-        api(registry, events.get()),
+        timeline(registry, events.get()),
+        api(registry, events.get(), &timeline),
         http([this](const ApiRequest& r) { return api.handle(r); }) {}
 
   static std::uint64_t random_seed() {
@@ -99,6 +102,7 @@ struct Server::Impl {
   std::shared_ptr<EventLog> events;
   proxy::Engine engine;
   Registry registry;
+  Timeline timeline;
   Api api;
   HttpServer http;
 };
@@ -123,6 +127,17 @@ std::string Server::start() {
     if (auto err = load_toxiproxy_config(impl_->registry, text.str()); !err.empty())
       return "config " + impl_->options.config + ": " + err;
   }
+  if (!impl_->options.profiles.empty()) {
+    auto loaded = load_profiles(impl_->options.profiles);
+    if (!loaded) {
+      auto text = loaded.error_text();
+      if (!text.empty()) text.pop_back();
+      return text;
+    }
+    impl_->registry.set_actor("profile");
+    auto applied = apply_profile(impl_->registry, impl_->timeline, *loaded.profile);
+    if (auto* e = std::get_if<ApiError>(&applied)) return e->message;
+  }
   auto bound = impl_->http.listen(impl_->options.host, impl_->options.port);
   if (!bound) return bound.error.message;
   api_address_ = *bound.value;
@@ -131,8 +146,24 @@ std::string Server::start() {
   return {};
 }
 
+std::string Server::reload() {
+  if (impl_->options.profiles.empty()) return "no --profile to reload";
+  auto loaded = load_profiles(impl_->options.profiles);
+  if (!loaded) return loaded.error_text();
+  impl_->registry.set_actor("reload");
+  auto applied = apply_profile(impl_->registry, impl_->timeline, *loaded.profile);
+  if (auto* e = std::get_if<ApiError>(&applied)) return e->message;
+  return {};
+}
+
 void Server::run(bool handle_signals) {
-  impl_->http.run(handle_signals);
+  impl_->http.run(handle_signals, [this] {
+    spdlog::info("SIGHUP: reloading {}", fmt::join(impl_->options.profiles, ", "));
+    if (auto err = reload(); !err.empty())
+      spdlog::error("reload refused, nothing changed:\n{}", err);
+    else
+      spdlog::info("reload applied");
+  });
 }
 void Server::stop() {
   impl_->http.stop();

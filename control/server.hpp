@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "control/registry.hpp"
 
@@ -18,7 +19,8 @@ struct ServerOptions {
   std::optional<std::uint64_t> seed;  // absent: random, and logged so a run can be repeated
   unsigned workers = 0;               // 0: one per core
   std::size_t max_inflight = 4 << 20;
-  std::string events;  // JSON lines of fault events: a file, "-" for stdout, "" none
+  std::string events;                 // JSON lines of fault events: a file, "-" for stdout, "" none
+  std::vector<std::string> profiles;  // TOML profiles, merged; reloaded on SIGHUP
 };
 
 // Sets up spdlog: level (trace..off) and format ("text" or "json" lines).
@@ -35,8 +37,11 @@ class Server {
   const std::string& api_address() const { return api_address_; }
   std::uint64_t seed() const;
 
-  void run(bool handle_signals);  // blocks until stop() or a signal
+  void run(bool handle_signals);  // blocks until stop() or a signal; SIGHUP reloads
   void stop();
+  // Loads the --profile files again and applies them; on any error the
+  // running state is kept and the errors are returned.
+  std::string reload();
 
   Registry& registry();
 

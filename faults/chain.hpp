@@ -34,6 +34,10 @@ using Chain = std::vector<std::shared_ptr<const FaultInstance>>;
 struct ChainSet {
   Chain upstream;    // client -> server bytes
   Chain downstream;  // server -> client bytes
+  // What a link's faults were holding back goes out at once when the chain
+  // changes (Toxiproxy's behaviour, and what removing a fault should do).
+  // A timeline ramp step clears it: held bytes keep their release times.
+  bool flush_pending = true;
   const Chain& of(Stream s) const { return s == Stream::upstream ? upstream : downstream; }
 };
 

@@ -566,7 +566,8 @@ void Link::apply_faults(const faults::ChainSet& set) {
     auto ctx = context(p);
     // Like an interrupted Toxiproxy stage, what was waiting goes out now and
     // the new chain applies to what arrives next.
-    for (auto& piece : p.queue) piece.release = std::min(piece.release, ctx.now);
+    if (set.flush_pending)
+      for (auto& piece : p.queue) piece.release = std::min(piece.release, ctx.now);
     p.plan.reset_empty();
     std::vector<const faults::FaultInstance*> picked;
     if (!p.chain.rebind(chain, ctx, p.plan, &picked)) {
