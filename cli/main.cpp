@@ -30,16 +30,23 @@ std::string completion_script(const CLI::App& app, const std::string& shell) {
   std::string words, opts;
   for (const auto& c : commands) words += c + " ";
   for (const auto& o : options) opts += o + " ";
+  // Second words: `fault add`, `profile check`, `timeline stop`, ...
+  std::string nested;
+  for (const auto* sub : app.get_subcommands({})) {
+    std::string second;
+    for (const auto* s : sub->get_subcommands({})) second += s->get_name() + " ";
+    if (second.empty()) continue;
+    nested += "  if [[ \"${COMP_WORDS[1]}\" == " + sub->get_name() +
+              " && $COMP_CWORD -eq 2 ]]; then\n    COMPREPLY=($(compgen -W \"" + second +
+              "\" -- \"$cur\")); return; fi\n";
+  }
   std::string script;
   if (shell == "zsh") script += "autoload -U +X bashcompinit && bashcompinit\n";
   script +=
       "_brownout() {\n"
       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
       "  if [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W \"" +
-      opts +
-      "\" -- \"$cur\")); return; fi\n"
-      "  if [[ \"${COMP_WORDS[1]}\" == fault && $COMP_CWORD -eq 2 ]]; then\n"
-      "    COMPREPLY=($(compgen -W \"add update remove types\" -- \"$cur\")); return; fi\n"
+      opts + "\" -- \"$cur\")); return; fi\n" + nested +
       "  if [[ \"${COMP_WORDS[1]}\" == completion && $COMP_CWORD -eq 2 ]]; then\n"
       "    COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return; fi\n"
       "  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W \"" +

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -125,6 +126,7 @@ struct RawProxy {
   std::optional<std::string> listen, upstream, protocol;
   std::optional<bool> enabled;
   bool listen_given = false, upstream_given = false;  // even when the value was refused
+  SourcePos name_where, listen_where;                 // the values, for errors about them
   std::vector<ProfileFault> faults;
   SourcePos where;
   std::string file;
@@ -306,8 +308,10 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
     const std::string key(k.str());
     if (key == "name") {
       if (auto s = get_string(k, v)) p.name = *s;
+      p.name_where = pos(v);
     } else if (key == "listen" || key == "upstream") {
       (key == "listen" ? p.listen_given : p.upstream_given) = true;
+      if (key == "listen") p.listen_where = pos(v);
       if (auto s = get_string(k, v)) {
         auto hp = proxy::split_host_port(*s);
         if (!hp) {
@@ -352,8 +356,8 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
   }
   for (const auto& other : out)
     if (!p.name.empty() && other.name == p.name)
-      error(p.where, "proxy '" + p.name + "' is declared twice in this file (first at line " +
-                         std::to_string(other.where.line) + ")");
+      error(p.name_where, "proxy '" + p.name + "' is declared twice in this file (first at line " +
+                              std::to_string(other.where.line) + ")");
   out.push_back(std::move(p));
 }
 
@@ -366,7 +370,7 @@ void Loader::merge(std::vector<RawProxy>& into, std::vector<RawProxy>&& from) {
       into.push_back(std::move(p));
       continue;
     }
-    if (p.listen) it->listen = p.listen;
+    if (p.listen) it->listen = p.listen, it->listen_where = p.listen_where;
     if (p.upstream) it->upstream = p.upstream;
     it->listen_given = it->listen_given || p.listen_given;
     it->upstream_given = it->upstream_given || p.upstream_given;
@@ -431,6 +435,8 @@ void Loader::load_file(const std::string& path, bool main, std::vector<std::stri
           error(pos(item), "include cycle: '" + resolved + "' includes itself");
           continue;
         }
+        // A file reached along two paths (a diamond) is loaded once.
+        if (std::find(files.begin(), files.end(), resolved) != files.end()) continue;
         if (!read_(resolved)) {
           error(pos(item), "cannot read included file '" + resolved + "'");
           continue;
@@ -506,7 +512,8 @@ struct PhaseResolver {
   Loader& l;
   Profile& profile;
 
-  ProfileFault* find_fault(const std::string& proxy, const std::string& fault, SourcePos where,
+  ProfileFault* find_fault(const std::string& phase, const std::string& proxy,
+                           const std::string& fault, SourcePos where, SourcePos proxy_where,
                            ProfileProxy** owner) {
     std::vector<std::pair<ProfileProxy*, ProfileFault*>> hits;
     for (auto& p : profile.proxies) {
@@ -515,12 +522,12 @@ struct PhaseResolver {
         if (f.name == fault) hits.emplace_back(&p, &f);
     }
     if (!proxy.empty() && !profile.proxy(proxy)) {
-      l.errors.push_back(
-          {where, "phase names proxy '" + proxy + "', which the profile does not declare"});
+      l.errors.push_back({proxy_where, "phase '" + phase + "' names proxy '" + proxy +
+                                           "', which the profile does not declare"});
       return nullptr;
     }
     if (hits.empty()) {
-      l.errors.push_back({where, "phase names fault '" + fault + "', which " +
+      l.errors.push_back({where, "phase '" + phase + "' names fault '" + fault + "', which " +
                                      (proxy.empty() ? std::string("no proxy declares")
                                                     : "proxy '" + proxy + "' does not declare")});
       return nullptr;
@@ -580,7 +587,9 @@ struct PhaseResolver {
     }
     if (fault_name.empty()) return;
     ProfileProxy* owner = nullptr;
-    ProfileFault* fault = find_fault(proxy_name, fault_name, l.pos(*t.get("fault")), &owner);
+    const SourcePos fault_where = l.pos(*t.get("fault"));
+    ProfileFault* fault = find_fault(phase.name, proxy_name, fault_name, fault_where,
+                                     t.get("proxy") ? l.pos(*t.get("proxy")) : fault_where, &owner);
     if (!fault) return;
     const std::string id = owner->name + "/" + fault->name;
     if (!seen.insert(id).second) {
@@ -739,17 +748,19 @@ LoadResult Loader::finish(const std::string& main_file) {
     p.faults = std::move(rp.faults);
     profile.proxies.push_back(std::move(p));
   }
-  // Two proxies may not listen on the same address.
+  // Two proxies may not listen on the same address (a name declared twice
+  // is already an error of its own).
   for (std::size_t i = 0; i < profile.proxies.size(); ++i) {
     auto a = proxy::split_host_port(profile.proxies[i].listen);
     if (!a) continue;
     for (std::size_t j = 0; j < i; ++j) {
+      if (profile.proxies[j].name == profile.proxies[i].name) continue;
       auto b = proxy::split_host_port(profile.proxies[j].listen);
       if (b && overlaps(*a.value, *b.value))
-        error(profile.proxies[i].where, "proxy '" + profile.proxies[i].name + "' listens on " +
-                                            profile.proxies[i].listen + ", which overlaps proxy '" +
-                                            profile.proxies[j].name + "' on " +
-                                            profile.proxies[j].listen);
+        error(proxies[i].listen_where, "proxy '" + profile.proxies[i].name + "' listens on " +
+                                           profile.proxies[i].listen + ", which overlaps proxy '" +
+                                           profile.proxies[j].name + "' on " +
+                                           profile.proxies[j].listen);
     }
   }
   if (!phases.empty()) {
@@ -846,7 +857,7 @@ LoadResult load_profiles(const std::vector<std::string>& paths, const FileReader
       for (const auto& q : all)
         if (!p.name.empty() && q.name == p.name)
           loader.errors.push_back(
-              {p.where, "proxy '" + p.name + "' is also declared in " + q.file});
+              {p.name_where, "proxy '" + p.name + "' is also declared in " + q.file});
       all.push_back(std::move(p));
     }
   }
@@ -876,9 +887,15 @@ std::string to_toml(const Profile& profile) {
         if (type)
           for (const auto& a : type->attributes)
             if (a.name == k) unit = a.unit;
-        if (const auto* i = std::get_if<std::int64_t>(&v); i && !unit.empty())
-          ft.insert(k, faults::format_quantity(*i, unit));
-        else if (i)
+        const auto* i = std::get_if<std::int64_t>(&v);
+        if (!i) continue;
+        // The short form with units only when it reads back as the same value.
+        const std::string text = unit.empty() ? std::string() : faults::format_quantity(*i, unit);
+        const auto back =
+            text.empty() ? faults::Result<std::int64_t>{} : faults::parse_quantity(text, unit);
+        if (back && *back.value == *i)
+          ft.insert(k, text);
+        else
           ft.insert(k, *i);
       }
       fs.push_back(std::move(ft));
@@ -946,10 +963,17 @@ LoadResult import_toxiproxy_json(std::string_view json_text, const std::string& 
         if (!type) return fail("proxy '" + p.name + "': unknown toxic type '" + f.type + "'");
         if (auto* a = t.if_contains("attributes"); a && a->is_object()) {
           for (const auto& [k, v] : a->as_object()) {
-            if (v.is_int64())
+            if (v.is_int64()) {
               f.attributes[std::string(k)] = v.as_int64();
-            else if (v.is_uint64())
+            } else if (v.is_uint64()) {
               f.attributes[std::string(k)] = static_cast<std::int64_t>(v.as_uint64());
+            } else if (v.is_double() && v.as_double() == std::floor(v.as_double()) &&
+                       std::abs(v.as_double()) < 9e15) {
+              f.attributes[std::string(k)] = static_cast<std::int64_t>(v.as_double());
+            } else {
+              return fail("proxy '" + p.name + "', toxic '" + str(t, "name") + "': attribute " +
+                          std::string(k) + " must be a whole number");
+            }
           }
         }
         if (f.name.empty()) f.name = f.type + "_" + f.stream;

@@ -413,7 +413,9 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
       next->fault = std::move(built.value->fault);
       slot = next;
       publish(*e, !patch.keep_pending);
-      spdlog::info("proxy {}: fault {} updated", proxy, toxic);
+      // A timeline ramp steps every second: keep those out of the info log.
+      spdlog::log(patch.keep_pending ? spdlog::level::debug : spdlog::level::info,
+                  "proxy {}: fault {} updated", proxy, toxic);
       record(proxy, "fault_updated", toxic, next->type);
       return ToxicView(next);
     }

@@ -565,10 +565,12 @@ if printf '%s\n' "$OUT" | bash -n 2>"$E2E_TMP/bashn.err"; then pass "completion 
 printf '%s\n' "$OUT" >"$E2E_TMP/completion.bash"
 # What bash offers after `brownout <TAB>` and after `brownout fault <TAB>`.
 top=$(bash -c 'source "$1"; COMP_WORDS=(brownout ""); COMP_CWORD=1; _brownout; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$E2E_TMP/completion.bash" 2>&1)
-want_top=$(printf '%s\n' serve list inspect create disable enable toggle delete reset fault completion | sort | tr '\n' ' ')
+want_top=$(printf '%s\n' serve list inspect create disable enable toggle delete reset fault profile apply timeline completion | sort | tr '\n' ' ')
 if [[ "$top" == "$want_top" ]]; then pass "completion bash: 'brownout <TAB>' offers the commands"; else fail "completion bash: 'brownout <TAB>' offers '$top', want '$want_top'"; fi
 sub=$(bash -c 'source "$1"; COMP_WORDS=(brownout fault ""); COMP_CWORD=2; _brownout; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$E2E_TMP/completion.bash" 2>&1)
 if [[ "$sub" == "add remove types update " ]]; then pass "completion bash: 'brownout fault <TAB>' offers add remove types update"; else fail "completion bash: 'brownout fault <TAB>' offers '$sub'"; fi
+sub=$(bash -c 'source "$1"; COMP_WORDS=(brownout profile ""); COMP_CWORD=2; _brownout; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$E2E_TMP/completion.bash" 2>&1)
+if [[ "$sub" == "check import " ]]; then pass "completion bash: 'brownout profile <TAB>' offers check import"; else fail "completion bash: 'brownout profile <TAB>' offers '$sub'"; fi
 opt=$(bash -c 'source "$1"; COMP_WORDS=(brownout fault add db latency --lat); COMP_CWORD=5; _brownout; printf "%s\n" "${COMPREPLY[@]}"' _ "$E2E_TMP/completion.bash" 2>&1)
 if [[ "$opt" == "--latency" ]]; then pass "completion bash: '--lat<TAB>' completes to --latency"; else fail "completion bash: '--lat<TAB>' gives '$opt'"; fi
 run "$BIN" completion zsh
