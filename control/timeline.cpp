@@ -115,7 +115,7 @@ void Timeline::emit(const std::string& action, const std::string& detail) {
   if (!events_) return;
   proxy::Event e;
   e.action = action;
-  e.detail = detail;
+  e.detail = detail.empty() ? "by timeline" : detail + ", by timeline";
   events_->emit(std::move(e));
 }
 
@@ -258,13 +258,13 @@ void Timeline::run(std::stop_token stop) {
         std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
     const TimelinePoint point = timeline_at(*profile_, elapsed);
     if (point.phase != last_phase) {
+      if (last_phase >= 0)
+        emit("phase_ended", profile_->phases[static_cast<std::size_t>(last_phase)].name);
       if (point.phase >= 0) {
         const Phase& p = profile_->phases[static_cast<std::size_t>(point.phase)];
         spdlog::info("timeline: phase {} ({} of {})", p.name, point.phase + 1,
                      profile_->phases.size());
         emit("phase_started", p.name);
-      } else if (last_phase >= 0) {
-        emit("phase_ended", profile_->phases[static_cast<std::size_t>(last_phase)].name);
       }
       last_phase = point.phase;
     }
