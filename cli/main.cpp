@@ -195,6 +195,9 @@ int main(int argc, char** argv) {
   std::string profile_file;
   auto* profile = app.add_subcommand("profile", "Validate profiles, convert Toxiproxy configs");
   profile->require_subcommand(1);
+  profile->footer(
+      "Examples:\n  brownout profile check profiles/black-friday.toml\n"
+      "  brownout profile import toxiproxy.json > mine.toml");
   auto* pcheck = profile->add_subcommand(
       "check", "Validate profiles (all errors, with file:line:column) and print the timeline");
   pcheck->add_option("files", profile_files, "Profile files (merged, as serve --profile does)")
@@ -211,6 +214,7 @@ int main(int argc, char** argv) {
   apply->footer("Example:\n  brownout apply profiles/redis-flaky.toml");
   auto* timeline = app.add_subcommand("timeline", "Show the running timeline; `stop` stops it");
   auto* tstop = timeline->add_subcommand("stop", "Stop the timeline and remove its faults");
+  tstop->footer("Example:\n  brownout timeline stop");
   timeline->footer("Examples:\n  brownout timeline\n  brownout timeline stop");
 
   std::string shell;

@@ -54,15 +54,77 @@ json::value number(double d) {
   return d;
 }
 
+json::value tree_json(const faults::http::Tree& t) {
+  return std::visit(
+      [](const auto& x) -> json::value {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::nullptr_t>) {
+          return nullptr;
+        } else if constexpr (std::is_same_v<T, faults::http::TreeList>) {
+          json::array a;
+          for (const auto& i : x) a.push_back(tree_json(i));
+          return a;
+        } else if constexpr (std::is_same_v<T, faults::http::TreeMap>) {
+          json::object o;
+          for (const auto& [k, v] : x) o[k] = tree_json(v);
+          return o;
+        } else {
+          return json::value(x);
+        }
+      },
+      t.v);
+}
+
+faults::http::Tree json_tree(const json::value& v) {
+  faults::http::Tree t;
+  switch (v.kind()) {
+    case json::kind::bool_:
+      t.v = v.as_bool();
+      break;
+    case json::kind::int64:
+      t.v = v.as_int64();
+      break;
+    case json::kind::uint64:
+      t.v = static_cast<std::int64_t>(std::min<std::uint64_t>(v.as_uint64(), INT64_MAX));
+      break;
+    case json::kind::double_:
+      t.v = v.as_double();
+      break;
+    case json::kind::string:
+      t.v = std::string(v.as_string());
+      break;
+    case json::kind::array: {
+      faults::http::TreeList l;
+      for (const auto& i : v.as_array()) l.push_back(json_tree(i));
+      t.v = std::move(l);
+      break;
+    }
+    case json::kind::object: {
+      faults::http::TreeMap m;
+      for (const auto& [k, i] : v.as_object()) m[std::string(k)] = json_tree(i);
+      t.v = std::move(m);
+      break;
+    }
+    default:
+      break;
+  }
+  return t;
+}
+
 json::object toxic_json(const faults::FaultInstance& t) {
   json::object attrs;
   for (const auto& [k, v] : t.values.items) attrs[k] = v;
+  if (t.http) {
+    auto tree = tree_json(faults::http::to_tree(t.http->settings));
+    if (tree.is_object()) attrs = std::move(tree.as_object());
+  }
   json::object o;
   o["attributes"] = std::move(attrs);
   o["name"] = t.name;
   o["type"] = t.type;
   o["stream"] = t.stream_text;
   o["toxicity"] = number(t.toxicity);
+  if (t.http) o["probability"] = number(t.http->settings.probability);
   return o;
 }
 
@@ -79,6 +141,12 @@ json::object proxy_json(const ProxyView& p) {
   o["upstream"] = p.upstream;
   o["enabled"] = p.enabled;
   o["toxics"] = toxics_json(p.toxics);
+  // A TCP proxy's object is exactly Toxiproxy's; brownout's fields appear
+  // when they say something.
+  if (p.protocol != "tcp") {
+    o["protocol"] = p.protocol;
+    o["header_faults"] = p.header_faults;
+  }
   return o;
 }
 
@@ -180,13 +248,15 @@ std::optional<ApiError> read_attributes(const json::object& o,
 std::variant<ProxySpec, ApiError> proxy_spec(const json::value& v, const std::string& where) {
   if (!v.is_object()) return type_error(v, where, "proxy object");
   const auto& o = v.as_object();
-  std::optional<std::string> name, upstream, listen;
-  std::optional<bool> enabled;
-  for (auto err : {read_string(o, "name", name), read_string(o, "upstream", upstream),
-                   read_string(o, "listen", listen), read_bool(o, "enabled", enabled)})
+  std::optional<std::string> name, upstream, listen, protocol;
+  std::optional<bool> enabled, header_faults;
+  for (auto err :
+       {read_string(o, "name", name), read_string(o, "upstream", upstream),
+        read_string(o, "listen", listen), read_bool(o, "enabled", enabled),
+        read_string(o, "protocol", protocol), read_bool(o, "header_faults", header_faults)})
     if (err) return *err;
-  return ProxySpec{name.value_or(""), upstream.value_or(""), listen.value_or(""),
-                   enabled.value_or(true)};
+  return ProxySpec{name.value_or(""),      upstream.value_or(""),    listen.value_or(""),
+                   enabled.value_or(true), protocol.value_or("tcp"), header_faults.value_or(false)};
 }
 
 template <class T>
@@ -231,6 +301,19 @@ ApiResponse Api::metrics() const {
   family("brownout_connections_refused_total", "counter", "Connections refused by a fault.",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            line(n, proxy_label(p), c.refused);
+         });
+  family("brownout_http_requests_total", "counter", "Requests an HTTP proxy read.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.http_requests);
+         });
+  family("brownout_http_malformed_requests_total", "counter",
+         "Malformed requests the proxy answered with 400.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.http_malformed);
+         });
+  family("brownout_http_faulted_requests_total", "counter", "Requests an HTTP fault acted on.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           line(n, proxy_label(p), c.http_faulted);
          });
   family("brownout_upstream_connect_failures_total", "counter", "Upstream connections that failed.",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
@@ -416,7 +499,8 @@ ApiResponse Api::handle(const ApiRequest& req) {
       const auto& o = v.as_object();
       for (auto err :
            {read_string(o, "listen", patch.listen), read_string(o, "upstream", patch.upstream),
-            read_bool(o, "enabled", patch.enabled)})
+            read_bool(o, "enabled", patch.enabled), read_string(o, "protocol", patch.protocol),
+            read_bool(o, "header_faults", patch.header_faults)})
         if (err) return error_response(*err);
       if (patch.upstream && patch.upstream->empty()) patch.upstream.reset();
       auto out = registry_.update(name, patch);
@@ -442,9 +526,20 @@ ApiResponse Api::handle(const ApiRequest& req) {
       std::optional<std::string> type;
       for (auto err :
            {read_string(o, "type", type), read_string(o, "name", spec.name),
-            read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity),
-            read_attributes(o, spec.attributes)})
+            read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity)})
         if (err) return error_response(*err);
+      if (type && faults::http::find_type(*type)) {
+        // HTTP faults: attributes hold objects (match, headers, quota).
+        if (auto err = read_number(o, "probability", spec.probability)) return error_response(*err);
+        if (const auto* a = o.if_contains("attributes"); a && !a->is_null()) {
+          if (!a->is_object()) return error_response(type_error(*a, "attributes", "object"));
+          spec.http_attributes = json_tree(*a);
+        } else {
+          spec.http_attributes.v = faults::http::TreeMap{};
+        }
+      } else if (auto err = read_attributes(o, spec.attributes)) {
+        return error_response(*err);
+      }
       spec.type = type.value_or("");
       auto out = registry_.add_toxic(name, spec);
       if (failed(out)) return error_response(std::get<ApiError>(out));
@@ -462,17 +557,25 @@ ApiResponse Api::handle(const ApiRequest& req) {
       return empty(204);
     }
     if (!update) return bad_method;
-    if (auto out = registry_.toxic(name, toxic); failed(out))
-      return error_response(std::get<ApiError>(out));
+    auto current = registry_.toxic(name, toxic);
+    if (failed(current)) return error_response(std::get<ApiError>(current));
     auto parsed = parse_body(req.body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
     const auto& v = std::get<json::value>(parsed);
     if (!v.is_object()) return error_response(type_error(v, "toxic", "toxic object"));
     ToxicPatch patch;
     const auto& o = v.as_object();
-    for (auto err :
-         {read_number(o, "toxicity", patch.toxicity), read_attributes(o, patch.attributes)})
-      if (err) return error_response(*err);
+    const bool http_fault = faults::http::find_type(std::get<ToxicView>(current)->type);
+    if (auto err = read_number(o, "toxicity", patch.toxicity)) return error_response(*err);
+    if (http_fault) {
+      if (auto err = read_number(o, "probability", patch.probability)) return error_response(*err);
+      if (const auto* a = o.if_contains("attributes"); a && !a->is_null()) {
+        if (!a->is_object()) return error_response(type_error(*a, "attributes", "object"));
+        patch.http_attributes = json_tree(*a);
+      }
+    } else if (auto err = read_attributes(o, patch.attributes)) {
+      return error_response(*err);
+    }
     auto out = registry_.update_toxic(name, toxic, patch);
     if (failed(out)) return error_response(std::get<ApiError>(out));
     return json_response(200, toxic_json(*std::get<ToxicView>(out)));
@@ -481,11 +584,18 @@ ApiResponse Api::handle(const ApiRequest& req) {
   return r;
 }
 
-Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile) {
-  const bool keep_timeline = timeline.same(profile);
+Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile,
+                                   bool keep_same_timeline) {
+  const bool keep_timeline = keep_same_timeline && timeline.same(profile);
   auto out = registry.apply_profile(profile);
   if (std::holds_alternative<ApiError>(out)) return out;
-  if (!keep_timeline) timeline.start(profile);
+  auto& result = std::get<ApplyResult>(out);
+  if (keep_timeline) {
+    result.timeline = "kept";
+  } else {
+    timeline.start(profile);
+    result.timeline = profile.phases.empty() ? "none" : "started";
+  }
   return out;
 }
 
@@ -598,10 +708,13 @@ ApiResponse Api::apply(const ApiRequest& req, std::string_view query) {
     for (const auto& n : v) a.push_back(json::string(n));
     return a;
   };
-  json::object o{
-      {"proxies", proxies},          {"created", names(r.created)},
-      {"kept", names(r.kept)},       {"restarted", names(r.restarted)},
-      {"removed", names(r.removed)}, {"timeline", json::parse(timeline_json(timeline_->status()))}};
+  json::object o{{"proxies", proxies},
+                 {"created", names(r.created)},
+                 {"kept", names(r.kept)},
+                 {"restarted", names(r.restarted)},
+                 {"removed", names(r.removed)},
+                 {"timeline_action", r.timeline},
+                 {"timeline", json::parse(timeline_json(timeline_->status()))}};
   return json_response(200, o);
 }
 

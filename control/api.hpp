@@ -44,9 +44,10 @@ class Api {
 };
 
 // Applies a loaded profile: the registry takes its proxies and always-on
-// faults, and the timeline starts (or keeps running when a reload left its
-// phases unchanged).
-Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile);
+// faults, and the timeline starts over. A reload (keep_same_timeline) leaves
+// a running timeline alone when the profile did not change it.
+Outcome<ApplyResult> apply_profile(Registry& registry, Timeline& timeline, const Profile& profile,
+                                   bool keep_same_timeline = false);
 
 // The JSON of GET /timeline.
 std::string timeline_json(const TimelineStatus& status);

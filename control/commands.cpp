@@ -417,6 +417,10 @@ std::string phase_fault_text(const Profile& p, const PhaseFault& pf) {
   if (pf.toxicity) parts.push_back("toxicity " + pct(*pf.toxicity));
   if (pf.toxicity_ramp)
     parts.push_back("toxicity " + pct(pf.toxicity_ramp->from) + "→" + pct(pf.toxicity_ramp->to));
+  if (pf.probability) parts.push_back("probability " + pct(*pf.probability));
+  if (pf.probability_ramp)
+    parts.push_back("probability " + pct(pf.probability_ramp->from) + "→" +
+                    pct(pf.probability_ramp->to));
   for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : " (") + parts[i];
   if (!parts.empty()) out += ")";
   return out;

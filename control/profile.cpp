@@ -124,7 +124,7 @@ struct RawFault {
 struct RawProxy {
   std::string name;
   std::optional<std::string> listen, upstream, protocol;
-  std::optional<bool> enabled;
+  std::optional<bool> enabled, header_faults;
   bool listen_given = false, upstream_given = false;  // even when the value was refused
   SourcePos name_where, listen_where;                 // the values, for errors about them
   std::vector<ProfileFault> faults;
@@ -219,6 +219,9 @@ class Loader {
  private:
   void parse_proxy(const toml::table& t, std::vector<RawProxy>& out);
   void parse_fault(const toml::table& t, RawProxy& proxy);
+  void parse_http_fault(const toml::table& t, const faults::http::TypeInfo& type, ProfileFault f,
+                        RawProxy& proxy);
+  void add_fault(ProfileFault f, RawProxy& proxy);
   void merge(std::vector<RawProxy>& into, std::vector<RawProxy>&& from);
 
   const FileReader& read_;
@@ -236,8 +239,13 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
       f.type = *s;
       type = faults::find_type(*s);
       if (!type) {
+        if (const auto* http_type = faults::http::find_type(*s)) {
+          parse_http_fault(t, *http_type, std::move(f), proxy);
+          return;
+        }
         std::vector<std::string> names;
         for (const auto* ft : faults::all_types()) names.emplace_back(ft->name);
+        for (const auto& ht : faults::http::types()) names.emplace_back(ht.name);
         error(pos(*n), unknown_key_message("fault type", *s, names));
       }
     }
@@ -292,11 +300,75 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
       error(it != attr_pos.end() ? it->second : f.where, built.error.message);
     }
   }
+  add_fault(std::move(f), proxy);
+}
+
+void Loader::add_fault(ProfileFault f, RawProxy& proxy) {
   for (const auto& other : proxy.faults)
     if (!f.name.empty() && other.name == f.name)
       error(f.where, "proxy '" + proxy.name + "' already has a fault named '" + f.name +
                          "' (declared at line " + std::to_string(other.where.line) + ")");
   proxy.faults.push_back(std::move(f));
+}
+
+namespace {
+
+faults::http::Tree to_tree(const toml::node& n) {
+  faults::http::Tree t;
+  if (auto v = n.value_exact<std::string>()) {
+    t.v = *v;
+  } else if (auto i = n.value_exact<std::int64_t>()) {
+    t.v = *i;
+  } else if (auto d = n.value_exact<double>()) {
+    t.v = *d;
+  } else if (auto b = n.value_exact<bool>()) {
+    t.v = *b;
+  } else if (const auto* a = n.as_array()) {
+    faults::http::TreeList l;
+    for (const auto& item : *a) l.push_back(to_tree(item));
+    t.v = std::move(l);
+  } else if (const auto* tb = n.as_table()) {
+    faults::http::TreeMap m;
+    for (auto&& [k, v] : *tb) m[std::string(k.str())] = to_tree(v);
+    t.v = std::move(m);
+  }
+  return t;
+}
+
+}  // namespace
+
+// An HTTP fault: its attributes (match, headers, quota are tables) go to the
+// HTTP fault parser, which names the attribute an error is about.
+void Loader::parse_http_fault(const toml::table& t, const faults::http::TypeInfo& type,
+                              ProfileFault f, RawProxy& proxy) {
+  faults::http::TreeMap attrs;
+  std::map<std::string, SourcePos> at;
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    if (key == "type") continue;
+    if (key == "name") {
+      if (auto s = get_string(k, v)) f.name = *s;
+    } else if (key == "stream") {
+      if (auto s = get_string(k, v)) f.stream = *s;
+    } else if (key == "toxicity") {
+      if (auto p = get_probability("toxicity", v)) f.toxicity = *p;
+    } else if (key == "probability") {
+      if (auto p = get_probability("probability", v)) f.probability = *p;
+    } else {
+      attrs[key] = to_tree(v);
+      at[key] = pos(k);
+    }
+  }
+  if (f.name.empty()) f.name = f.type + "_" + f.stream;
+  faults::http::Tree tree;
+  tree.v = std::move(attrs);
+  auto settings = faults::http::parse_settings(type, tree, f.probability);
+  if (!settings) {
+    auto it = at.find(settings.error.attribute);
+    error(it != at.end() ? it->second : f.where, settings.error.message);
+  }
+  f.http = std::move(tree);
+  add_fault(std::move(f), proxy);
 }
 
 void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
@@ -324,25 +396,28 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
       }
     } else if (key == "protocol") {
       if (auto s = get_string(k, v)) {
-        if (*s == "tcp") {
+        if (*s == "tcp" || *s == "http") {
           p.protocol = *s;
         } else if (std::find(std::begin(kLaterProtocols), std::end(kLaterProtocols), *s) !=
                    std::end(kLaterProtocols)) {
-          error(pos(v), "protocol '" + *s + "' is not available in this version (expected tcp)");
+          error(pos(v),
+                "protocol '" + *s + "' is not available in this version (expected tcp or http)");
         } else {
-          error(pos(v), "unknown protocol '" + *s + "' (expected tcp)");
+          error(pos(v), "unknown protocol '" + *s + "' (expected tcp or http)");
         }
       }
     } else if (key == "enabled") {
       if (auto b = get_bool(k, v)) p.enabled = *b;
+    } else if (key == "header_faults") {
+      if (auto b = get_bool(k, v)) p.header_faults = *b;
     } else if (key == "fault") {
       faults_array = v.as_array();
       if (!faults_array)
         error(pos(v), "'fault' must be an array of tables ([[proxy.fault]]), got " + type_name(v));
     } else {
-      error(pos(k),
-            unknown_key_message("proxy key", key,
-                                {"name", "listen", "upstream", "protocol", "enabled", "fault"}));
+      error(pos(k), unknown_key_message("proxy key", key,
+                                        {"name", "listen", "upstream", "protocol", "enabled",
+                                         "header_faults", "fault"}));
     }
   }
   if (p.name.empty() && !t.get("name")) error(p.where, "proxy is missing required key 'name'");
@@ -376,6 +451,7 @@ void Loader::merge(std::vector<RawProxy>& into, std::vector<RawProxy>&& from) {
     it->upstream_given = it->upstream_given || p.upstream_given;
     if (p.protocol) it->protocol = p.protocol;
     if (p.enabled) it->enabled = p.enabled;
+    if (p.header_faults) it->header_faults = p.header_faults;
     for (auto& f : p.faults) {
       for (const auto& g : it->faults)
         if (g.name == f.name)
@@ -614,12 +690,20 @@ struct PhaseResolver {
              ok;
         continue;
       }
+      if (key == "probability" && fault->http) {
+        ok = value_or_ramp(
+                 v, [&](const toml::node& n) { return l.get_probability("probability", n); },
+                 pf.probability, pf.probability_ramp) &&
+             ok;
+        continue;
+      }
       const faults::AttrSpec* spec = nullptr;
       if (type)
         for (const auto& a : type->attributes)
           if (a.name == key) spec = &a;
       if (!spec) {
         std::vector<std::string> expected{"fault", "proxy", "toxicity"};
+        if (fault->http) expected.emplace_back("probability");
         if (type)
           for (const auto& a : type->attributes) expected.emplace_back(a.name);
         l.errors.push_back({l.pos(k), unknown_key_message("key", key, expected,
@@ -745,6 +829,11 @@ LoadResult Loader::finish(const std::string& main_file) {
     p.upstream = rp.upstream.value_or("");
     p.protocol = rp.protocol.value_or("tcp");
     p.enabled = rp.enabled.value_or(true);
+    p.header_faults = rp.header_faults.value_or(false);
+    for (const auto& f : rp.faults)
+      if (f.http && p.protocol != "http")
+        error(f.where, "fault '" + f.name + "' (" + f.type +
+                           ") needs protocol = \"http\" on proxy '" + rp.name + "'");
     p.faults = std::move(rp.faults);
     profile.proxies.push_back(std::move(p));
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "faults/attributes.hpp"
+#include "faults/http.hpp"
 
 namespace brownout::control {
 
@@ -36,6 +37,10 @@ struct ProfileFault {
   double toxicity = 1.0;
   // Attributes the profile gives, converted to the attribute's declared unit.
   std::map<std::string, faults::Value> attributes;
+  // HTTP faults (http_* types): the attributes as a tree, and the
+  // per-request probability.
+  std::optional<faults::http::Tree> http;
+  double probability = 1.0;
   bool timed = false;  // named by a phase: on only during the phases that name it
   SourcePos where;
 };
@@ -45,6 +50,7 @@ struct ProfileProxy {
   std::string listen;
   std::string upstream;
   std::string protocol = "tcp";
+  bool header_faults = false;  // http: x-brownout-fault-* headers pick faults
   bool enabled = true;
   std::vector<ProfileFault> faults;
   SourcePos where;
@@ -62,6 +68,8 @@ struct PhaseFault {
   std::string fault;
   std::optional<double> toxicity;
   std::optional<Ramp> toxicity_ramp;
+  std::optional<double> probability;  // HTTP faults
+  std::optional<Ramp> probability_ramp;
   std::map<std::string, std::int64_t> values;  // fixed for the phase, in declared units
   std::map<std::string, Ramp> ramps;           // in declared units
   bool operator==(const PhaseFault&) const = default;

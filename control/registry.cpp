@@ -69,17 +69,29 @@ const Registry::Entry* Registry::find(const std::string& name) const {
 }
 
 ProxyView Registry::view(const Entry& e) const {
-  ProxyView v{
-      e.spec.name, e.bound.empty() ? e.spec.listen : e.bound, e.spec.upstream, e.running, {}};
+  ProxyView v{e.spec.name,
+              e.bound.empty() ? e.spec.listen : e.bound,
+              e.spec.upstream,
+              e.running,
+              {},
+              e.spec.protocol,
+              e.spec.header_faults};
   v.toxics = e.faults.upstream;
   v.toxics.insert(v.toxics.end(), e.faults.downstream.begin(), e.faults.downstream.end());
+  v.toxics.insert(v.toxics.end(), e.faults.http.begin(), e.faults.http.end());
   return v;
+}
+
+static std::optional<ApiError> check_protocol(const std::string& protocol) {
+  if (protocol == "tcp" || protocol == "http") return std::nullopt;
+  return ApiError{400, "protocol must be tcp or http, got \"" + protocol + "\""};
 }
 
 std::optional<ApiError> Registry::start(Entry& e) {
   if (e.running) return std::nullopt;
   if (!e.runtime) e.runtime = engine_.make_proxy(e.spec.name);
   e.runtime->set_upstream(e.spec.upstream);
+  e.runtime->set_protocol(e.spec.protocol == "http", e.spec.header_faults);
   e.runtime->set_faults(std::make_shared<const faults::ChainSet>(e.faults));
   // Re-enabling binds the address bound before, as Toxiproxy does.
   auto bound = e.runtime->listen(e.bound.empty() ? e.spec.listen : e.bound);
@@ -124,6 +136,7 @@ Outcome<ProxyView> Registry::create(const ProxySpec& spec) {
   std::lock_guard lock(mutex_);
   if (spec.name.empty()) return ApiError{400, "missing required field: name"};
   if (spec.upstream.empty()) return ApiError{400, "missing required field: upstream"};
+  if (auto err = check_protocol(spec.protocol)) return *err;
   if (find(spec.name)) return ApiError{409, "proxy already exists"};
   Entry e;
   e.spec = spec;
@@ -143,6 +156,19 @@ Outcome<ProxyView> Registry::update(const std::string& name, const ProxyPatch& p
                               *patch.listen != e->bound;
   const bool upstream_changed = patch.upstream && *patch.upstream != e->spec.upstream;
   const bool enabled = patch.enabled.value_or(e->running);
+  if (patch.protocol)
+    if (auto err = check_protocol(*patch.protocol)) return *err;
+  const bool protocol_changed =
+      (patch.protocol && *patch.protocol != e->spec.protocol) ||
+      (patch.header_faults && *patch.header_faults != e->spec.header_faults);
+  if (protocol_changed) {
+    if (patch.protocol && *patch.protocol != "http" && !e->faults.http.empty())
+      return ApiError{400, "remove the proxy's HTTP faults before it stops speaking HTTP"};
+    // New connections speak the new protocol; open ones keep theirs.
+    if (patch.protocol) e->spec.protocol = *patch.protocol;
+    if (patch.header_faults) e->spec.header_faults = *patch.header_faults;
+    if (e->runtime) e->runtime->set_protocol(e->spec.protocol == "http", e->spec.header_faults);
+  }
 
   if (listen_changed || upstream_changed) {
     stop(*e);
@@ -225,16 +251,40 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
     plan.spec = &pp;
     for (const auto& f : pp.faults) {
       const faults::FaultType* type = faults::find_type(f.type);
-      if (!type) return ApiError{400, "proxy " + pp.name + ": unknown fault type " + f.type};
+      const faults::http::TypeInfo* http_type = type ? nullptr : faults::http::find_type(f.type);
+      if (!type && !http_type)
+        return ApiError{400, "proxy " + pp.name + ": unknown fault type " + f.type};
       if (f.timed) {
         // The timeline's: keep the instance it may have on right now.
-        if (Entry* e = find(pp.name))
+        if (Entry* e = find(pp.name)) {
           for (const auto* chain : {&e->faults.upstream, &e->faults.downstream})
             for (const auto& t : *chain)
               if (t->name == f.name)
                 (t->stream == faults::Stream::upstream ? plan.faults.upstream
                                                        : plan.faults.downstream)
                     .push_back(t);
+          for (const auto& t : e->faults.http)
+            if (t->name == f.name) plan.faults.http.push_back(t);
+        }
+        continue;
+      }
+      if (http_type) {
+        auto settings = faults::http::parse_settings(
+            *http_type, f.http.value_or(faults::http::Tree{}), f.probability);
+        if (!settings)
+          return ApiError{400,
+                          "proxy " + pp.name + ", fault " + f.name + ": " + settings.error.message};
+        auto instance = std::make_shared<faults::FaultInstance>();
+        instance->id = next_fault_id_++;
+        instance->name = f.name;
+        instance->type = f.type;
+        instance->stream_text = f.stream;
+        instance->toxicity = f.toxicity;
+        auto fault = std::make_shared<faults::http::Fault>();
+        fault->name = f.name;
+        fault->settings = std::move(*settings.value);
+        instance->http = std::move(fault);
+        plan.faults.http.push_back(std::move(instance));
         continue;
       }
       auto built = faults::build(*type, f.attributes);
@@ -264,6 +314,7 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
     if (plan.keep || !plan.spec->enabled) continue;
     plan.runtime = engine_.make_proxy(plan.spec->name);
     plan.runtime->set_upstream(plan.spec->upstream);
+    plan.runtime->set_protocol(plan.spec->protocol == "http", plan.spec->header_faults);
     plan.runtime->set_faults(std::make_shared<const faults::ChainSet>(plan.faults));
     auto bound = plan.runtime->listen(plan.spec->listen);
     if (!bound) {
@@ -285,6 +336,9 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       }
       e.faults = std::move(plan.faults);
       e.owner = profile.file;
+      e.spec.protocol = pp.protocol;
+      e.spec.header_faults = pp.header_faults;
+      if (e.runtime) e.runtime->set_protocol(pp.protocol == "http", pp.header_faults);
       publish(e);
       if (!pp.enabled)
         stop(e);
@@ -301,7 +355,7 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       out.created.push_back(pp.name);
     }
     Entry e;
-    e.spec = ProxySpec{pp.name, pp.upstream, pp.listen, pp.enabled};
+    e.spec = ProxySpec{pp.name, pp.upstream, pp.listen, pp.enabled, pp.protocol, pp.header_faults};
     e.faults = std::move(plan.faults);
     e.owner = profile.file;
     e.runtime = plan.runtime;
@@ -369,11 +423,36 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
   const std::string name =
       spec.name && !spec.name->empty() ? *spec.name : spec.type + "_" + stream_text;
   const faults::FaultType* type = faults::find_type(spec.type);
-  if (!type) return ApiError{400, "invalid toxic type"};
+  const faults::http::TypeInfo* http_type = type ? nullptr : faults::http::find_type(spec.type);
+  if (!type && !http_type) return ApiError{400, "invalid toxic type"};
   for (const auto& t : view(*e).toxics)
     if (t->name == name) return ApiError{409, "toxic already exists"};
   const double toxicity = spec.toxicity.value_or(1.0);
   if (auto err = check_toxicity(toxicity)) return *err;
+  if (http_type) {
+    if (e->spec.protocol != "http")
+      return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol http (proxy " +
+                               proxy + " speaks " + e->spec.protocol + ")"};
+    auto settings = faults::http::parse_settings(*http_type, spec.http_attributes,
+                                                 spec.probability.value_or(1.0));
+    if (!settings) return ApiError{400, settings.error.message};
+    auto instance = std::make_shared<faults::FaultInstance>();
+    instance->id = next_fault_id_++;
+    instance->name = name;
+    instance->type = spec.type;
+    instance->stream_text = stream_text;
+    instance->stream = stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
+    instance->toxicity = toxicity;
+    auto fault = std::make_shared<faults::http::Fault>();
+    fault->name = name;
+    fault->settings = std::move(*settings.value);
+    instance->http = std::move(fault);
+    e->faults.http.push_back(instance);
+    publish(*e);
+    spdlog::info("proxy {}: fault {} ({}) added", proxy, name, spec.type);
+    record(proxy, "fault_added", name, spec.type, "http");
+    return ToxicView(instance);
+  }
   auto built = faults::build(*type, spec.attributes);
   if (!built) return ApiError{400, built.error.message};
 
@@ -400,11 +479,30 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
   std::lock_guard lock(mutex_);
   Entry* e = find(proxy);
   if (!e) return not_found();
-  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
+  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http}) {
     for (auto& slot : *chain) {
       if (slot->name != toxic) continue;
       const double toxicity = patch.toxicity.value_or(slot->toxicity);
       if (auto err = check_toxicity(toxicity)) return *err;
+      if (slot->http) {
+        // Partial update: the given attributes replace the current ones, key by key.
+        auto tree = faults::http::to_tree(slot->http->settings);
+        if (auto* given = std::get_if<faults::http::TreeMap>(&patch.http_attributes.v))
+          for (const auto& [k, v] : *given) std::get<faults::http::TreeMap>(tree.v)[k] = v;
+        auto settings = faults::http::parse_settings(
+            *faults::http::find_type(slot->type), tree,
+            patch.probability.value_or(slot->http->settings.probability));
+        if (!settings) return ApiError{400, settings.error.message};
+        auto next = std::make_shared<faults::FaultInstance>(*slot);
+        next->toxicity = toxicity;
+        auto fault = std::make_shared<faults::http::Fault>(*slot->http);  // keeps the counters
+        fault->settings = std::move(*settings.value);
+        next->http = std::move(fault);
+        slot = next;
+        publish(*e);
+        record(proxy, "fault_updated", toxic, next->type);
+        return ToxicView(next);
+      }
       auto built = faults::build(*faults::find_type(slot->type), patch.attributes, &slot->values);
       if (!built) return ApiError{400, built.error.message};
       auto next = std::make_shared<faults::FaultInstance>(*slot);
@@ -427,7 +525,7 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
   std::lock_guard lock(mutex_);
   Entry* e = find(proxy);
   if (!e) return not_found();
-  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream}) {
+  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http}) {
     auto it =
         std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
     if (it == chain->end()) continue;

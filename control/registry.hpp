@@ -15,6 +15,7 @@
 
 #include "control/profile.hpp"
 #include "faults/chain.hpp"
+#include "faults/http.hpp"
 #include "proxy/engine.hpp"
 #include "proxy/events.hpp"
 
@@ -35,7 +36,9 @@ struct ProxyView {
   std::string listen;
   std::string upstream;
   bool enabled = false;
-  std::vector<ToxicView> toxics;  // upstream first, then downstream, each in insertion order
+  std::vector<ToxicView> toxics;  // upstream, downstream, then HTTP faults, each in insertion order
+  std::string protocol = "tcp";
+  bool header_faults = false;
 };
 
 struct ProxySpec {
@@ -43,12 +46,16 @@ struct ProxySpec {
   std::string upstream;
   std::string listen;
   bool enabled = true;
+  std::string protocol = "tcp";  // "tcp" or "http"
+  bool header_faults = false;    // http: x-brownout-fault-* request headers pick faults
 };
 
 struct ProxyPatch {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;
   std::optional<bool> enabled;
+  std::optional<std::string> protocol;
+  std::optional<bool> header_faults;
 };
 
 struct ToxicSpec {
@@ -57,11 +64,17 @@ struct ToxicSpec {
   std::optional<std::string> stream;
   std::optional<double> toxicity;
   std::map<std::string, faults::Value> attributes;
+  // HTTP faults: per-request probability and the attributes as a tree
+  // (match, headers and quota are objects).
+  std::optional<double> probability;
+  faults::http::Tree http_attributes;
 };
 
 struct ToxicPatch {
   std::optional<double> toxicity;
   std::map<std::string, faults::Value> attributes;
+  std::optional<double> probability;
+  faults::http::Tree http_attributes;  // merged over the current ones, key by key
   // Bytes the fault holds keep their release times (a timeline ramp step)
   // instead of going out at once as after an API update.
   bool keep_pending = false;
@@ -70,6 +83,7 @@ struct ToxicPatch {
 struct ApplyResult {
   std::vector<ProxyView> proxies;  // the profile's proxies, as they now run
   std::vector<std::string> created, kept, restarted, removed;
+  std::string timeline = "none";  // started, kept (a reload left it unchanged) or none
 };
 
 struct PopulateResult {

@@ -151,7 +151,7 @@ std::string Server::reload() {
   auto loaded = load_profiles(impl_->options.profiles);
   if (!loaded) return loaded.error_text();
   impl_->registry.set_actor("reload");
-  auto applied = apply_profile(impl_->registry, impl_->timeline, *loaded.profile);
+  auto applied = apply_profile(impl_->registry, impl_->timeline, *loaded.profile, true);
   if (auto* e = std::get_if<ApiError>(&applied)) return e->message;
   return {};
 }

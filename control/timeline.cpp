@@ -20,7 +20,7 @@ std::int64_t steps(const Phase& p) {
 
 bool has_ramps(const Phase& p) {
   for (const auto& f : p.faults)
-    if (!f.ramps.empty() || f.toxicity_ramp) return true;
+    if (!f.ramps.empty() || f.toxicity_ramp || f.probability_ramp) return true;
   return false;
 }
 
@@ -71,6 +71,9 @@ TimelinePoint timeline_at(const Profile& profile, std::int64_t elapsed_ms) {
       s.toxicity = base ? base->toxicity : 1.0;
       if (pf.toxicity) s.toxicity = *pf.toxicity;
       if (pf.toxicity_ramp) s.toxicity = at_step(*pf.toxicity_ramp, k, n);
+      if (base && base->http) s.probability = base->probability;
+      if (pf.probability) s.probability = *pf.probability;
+      if (pf.probability_ramp) s.probability = at_step(*pf.probability_ramp, k, n);
       s.values = pf.values;
       for (const auto& [name, r] : pf.ramps) s.values[name] = std::llround(at_step(r, k, n));
       out.active.push_back(std::move(s));
@@ -230,6 +233,7 @@ void Timeline::apply(const TimelinePoint& point) {
       patch.toxicity = s.toxicity;
       patch.attributes = attrs;
       patch.keep_pending = true;
+      patch.probability = s.probability;
       auto r = registry_.update_toxic(s.proxy, s.fault, patch);
       ok = std::holds_alternative<ToxicView>(r);
       if (!ok) spdlog::warn("timeline: cannot update {}: {}", k, std::get<ApiError>(r).message);
@@ -240,6 +244,10 @@ void Timeline::apply(const TimelinePoint& point) {
       spec.stream = base->stream;
       spec.toxicity = s.toxicity;
       spec.attributes = attrs;
+      if (base->http) {
+        spec.http_attributes = *base->http;
+        spec.probability = s.probability;
+      }
       auto r = registry_.add_toxic(s.proxy, spec);
       ok = std::holds_alternative<ToxicView>(r);
       if (!ok) spdlog::warn("timeline: cannot add {}: {}", k, std::get<ApiError>(r).message);

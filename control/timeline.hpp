@@ -23,6 +23,7 @@ struct FaultSetting {
   std::string proxy;
   std::string fault;
   double toxicity = 1.0;
+  std::optional<double> probability;           // HTTP faults
   std::map<std::string, std::int64_t> values;  // only those the phase sets or ramps
   bool operator==(const FaultSetting&) const = default;
 };

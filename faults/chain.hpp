@@ -13,6 +13,10 @@
 
 namespace brownout::faults {
 
+namespace http {
+struct Fault;
+}
+
 enum class Stream : std::uint8_t { upstream, downstream };
 
 // One configured fault. An update makes a new instance with the same id, so a
@@ -26,7 +30,8 @@ struct FaultInstance {
   double toxicity = 1.0;
   std::size_t type_index = 0;  // position in all_types(), for per-type counters
   Values values;
-  std::shared_ptr<const Fault> fault;
+  std::shared_ptr<const Fault> fault;      // a byte-stream fault, or
+  std::shared_ptr<const http::Fault> http;  // an HTTP fault (protocol = http proxies)
 };
 
 using Chain = std::vector<std::shared_ptr<const FaultInstance>>;
@@ -34,6 +39,7 @@ using Chain = std::vector<std::shared_ptr<const FaultInstance>>;
 struct ChainSet {
   Chain upstream;    // client -> server bytes
   Chain downstream;  // server -> client bytes
+  Chain http;        // HTTP faults, applied per request in this order
   // What a link's faults were holding back goes out at once when the chain
   // changes (Toxiproxy's behaviour, and what removing a fault should do).
   // A timeline ramp step clears it: held bytes keep their release times.

@@ -21,30 +21,16 @@
 #include <vector>
 
 #include "proxy/address.hpp"
+#include "proxy/http_session.hpp"
+#include "proxy/net.hpp"
 #include "proxy/ring_buffer.hpp"
 
 namespace brownout::proxy {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using faults::Clock;
-
-// Every object is bound to its worker's io_context by a concrete executor
-// type: a type-erased any_io_executor would cost tens of bytes in every
-// socket, timer and pending operation, which idle links pay for.
-using Executor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
-using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
-using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-using Resolver = asio::ip::basic_resolver<tcp, Executor>;
-template <class T = void>
-using Task = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_task;
 using faults::EndKind;
 
 namespace {
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 constexpr std::size_t kBufferSize = 256 * 1024;
 constexpr int kReadsPerWake = 16;  // fairness between links sharing a thread
 
@@ -131,6 +117,9 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> bytes_upstream{0};
   std::atomic<std::uint64_t> bytes_downstream{0};
   std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> http_malformed{0};
+  std::atomic<std::uint64_t> http_faulted{0};
   std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_applied{};
   std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_ended{};
 };
@@ -197,7 +186,7 @@ struct Direction {
 using LinkHook =
     boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
-class Link : public std::enable_shared_from_this<Link> {
+class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
  public:
   Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std::uint64_t id,
        std::uint64_t generation);
@@ -208,6 +197,19 @@ class Link : public std::enable_shared_from_this<Link> {
   void close(bool reset);
 
   LinkHook hook;
+
+  // HttpHost: what the HTTP codec uses of its link.
+  Socket& client() override { return client_; }
+  Socket& upstream() override { return upstream_; }
+  std::shared_ptr<const faults::ChainSet> current_faults() override { return http_faults_; }
+  faults::Rng& rng() override { return rng_; }
+  bool header_faults() const override { return header_faults_; }
+  void http_event(std::string action, std::string fault, std::string detail) override;
+  void count_request(bool malformed, bool faulted) override;
+  void count_bytes(bool upstream, std::size_t n) override;
+  void fall_back_to_bytes(std::string client_pending, std::string upstream_pending) override;
+  void close_link(bool reset) override { close(reset); }
+  bool link_closed() const override { return closed_; }
 
  private:
   // `self` is a parameter so the frame owns the link from its creation on.
@@ -235,6 +237,9 @@ class Link : public std::enable_shared_from_this<Link> {
   std::uint64_t generation_;
   bool closed_ = false;
   bool counted_active_ = false;
+  bool http_ = false;  // the HTTP codec owns the sockets (until a fallback)
+  bool header_faults_ = false;
+  std::shared_ptr<const faults::ChainSet> http_faults_;
 };
 
 using LinkList =
@@ -273,6 +278,15 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
     upstream_ = std::move(target);
   }
   void set_faults(std::shared_ptr<const faults::ChainSet> set) override;
+  void set_protocol(bool http, bool header_faults) override {
+    std::lock_guard lock(mutex_);
+    http_ = http;
+    header_faults_ = header_faults;
+  }
+  std::pair<bool, bool> protocol() const {
+    std::lock_guard lock(mutex_);
+    return {http_, header_faults_};
+  }
   ProxyCounters counters() const override;
 
   Engine::Impl& engine() { return engine_; }
@@ -309,7 +323,9 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   std::shared_ptr<const faults::ChainSet> faults_ = std::make_shared<faults::ChainSet>();
   std::shared_ptr<Acceptor> acceptor_;
   std::uint64_t generation_ = 0;  // bumped by close(): links accepted before it must go
-  std::vector<LinkList> links_;   // one list per worker, touched only on that worker
+  bool http_ = false;
+  bool header_faults_ = false;
+  std::vector<LinkList> links_;  // one list per worker, touched only on that worker
   std::vector<WorkerCounters> counters_;
 };
 
@@ -451,6 +467,9 @@ ProxyCounters ProxyImpl::counters() const {
     out.bytes_upstream += c.bytes_upstream.load(std::memory_order_relaxed);
     out.bytes_downstream += c.bytes_downstream.load(std::memory_order_relaxed);
     out.refused += c.refused.load(std::memory_order_relaxed);
+    out.http_requests += c.http_requests.load(std::memory_order_relaxed);
+    out.http_malformed += c.http_malformed.load(std::memory_order_relaxed);
+    out.http_faulted += c.http_faulted.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < kMaxFaultTypes; ++i) {
       out.fault_applied[i] += c.fault_applied[i].load(std::memory_order_relaxed);
       out.fault_ended[i] += c.fault_ended[i].load(std::memory_order_relaxed);
@@ -547,6 +566,12 @@ Task<> Link::run() {
   client_.set_option(tcp::no_delay(true), ec);
   upstream_.set_option(tcp::no_delay(true), ec);
 
+  std::tie(http_, header_faults_) = proxy_->protocol();
+  if (http_) {
+    http_faults_ = set;
+    asio::co_spawn(io_, run_http_session(self), log_coroutine_exception);
+    co_return;
+  }
   apply_faults(*set);
   if (closed_) co_return;
   // Spawned directly: a wrapping lambda would cost a coroutine frame per
@@ -557,6 +582,10 @@ Task<> Link::run() {
 
 void Link::apply_faults(const faults::ChainSet& set) {
   if (closed_) return;
+  if (http_) {  // the codec reads the set per request
+    http_faults_ = std::make_shared<const faults::ChainSet>(set);
+    return;
+  }
   for (Direction* d : {&up_, &down_}) {
     const auto& chain = set.of(d->stream);
     if (d->done || (!d->planned && chain.empty())) continue;
@@ -608,6 +637,50 @@ void Link::close(bool reset) {
     d->planned->wake_reader.cancel();
   }
   hook.unlink();
+}
+
+void Link::http_event(std::string action, std::string fault, std::string detail) {
+  const auto& sink = proxy_->engine().options.events;
+  if (!sink) return;
+  proxy::Event e;
+  e.proxy = proxy_->name();
+  e.link = id_;
+  e.fault = std::move(fault);
+  e.type = "http";
+  e.action = std::move(action);
+  e.detail = std::move(detail);
+  sink->emit(std::move(e));
+}
+
+void Link::count_request(bool malformed, bool faulted) {
+  auto& c = counters();
+  bump(c.http_requests);
+  if (malformed) bump(c.http_malformed);
+  if (faulted) bump(c.http_faulted);
+}
+
+void Link::count_bytes(bool upstream, std::size_t n) {
+  auto& c = counters();
+  bump(upstream ? c.bytes_upstream : c.bytes_downstream, n);
+}
+
+void Link::fall_back_to_bytes(std::string client_pending, std::string upstream_pending) {
+  boost::system::error_code ec;
+  // Bytes the codec had read ahead go first (small: a header's worth).
+  if (!client_pending.empty()) asio::write(upstream_, asio::buffer(client_pending), ec);
+  if (!ec && !upstream_pending.empty()) asio::write(client_, asio::buffer(upstream_pending), ec);
+  if (ec) {
+    close(true);
+    return;
+  }
+  http_ = false;
+  auto set = http_faults_;
+  http_faults_.reset();
+  if (set) apply_faults(*set);
+  if (closed_) return;
+  auto self = shared_from_this();
+  asio::co_spawn(io_, pump(self, up_), log_coroutine_exception);
+  asio::co_spawn(io_, pump(self, down_), log_coroutine_exception);
 }
 
 void Link::finish_direction(Direction& d) {

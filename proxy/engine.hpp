@@ -31,6 +31,9 @@ struct ProxyCounters {
   std::uint64_t bytes_upstream = 0;    // client -> server
   std::uint64_t bytes_downstream = 0;  // server -> client
   std::uint64_t refused = 0;
+  std::uint64_t http_requests = 0;   // requests an HTTP proxy read
+  std::uint64_t http_malformed = 0;  // answered 400 by the proxy
+  std::uint64_t http_faulted = 0;    // requests an HTTP fault acted on
   // Connections each fault type was applied to (won its toxicity draw), by
   // faults::type_index, and links each type ended (reset, cut, timed out).
   std::array<std::uint64_t, kMaxFaultTypes> fault_applied{};
@@ -50,6 +53,11 @@ class Proxy {
 
   // Where new connections go; open ones keep their upstream.
   virtual void set_upstream(const std::string& upstream) = 0;
+
+  // HTTP proxies frame requests and apply the HTTP faults; header_faults
+  // lets a request ask for a fault with x-brownout-fault-* headers. New
+  // connections see the change.
+  virtual void set_protocol(bool http, bool header_faults) = 0;
 
   // Publishes a new fault chain; every open connection picks it up.
   virtual void set_faults(std::shared_ptr<const faults::ChainSet> faults) = 0;

@@ -1301,9 +1301,9 @@ TEST_CASE("profile: unsupported protocol") {
 name = "web"
 listen = "127.0.0.1:18080"
 upstream = "127.0.0.1:8080"
-protocol = "http"
+protocol = "postgres"
 )";
-  only_error(load_text(body), at(body, 5, "\"http\""), {"http", "tcp"});
+  only_error(load_text(body), at(body, 5, "\"postgres\""), {"postgres", "tcp", "http"});
 
   constexpr std::string_view udp = R"(
 [[proxy]]
