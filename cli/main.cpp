@@ -173,14 +173,31 @@ int main(int argc, char** argv) {
   auto* fadd_tox =
       fadd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1 (default 1)");
   add_attr_options(fadd);
+  auto add_http_options = [&](CLI::App* sub) {
+    sub->add_option("--set", fa.set, "HTTP faults: any attribute, KEY=VALUE (repeatable)")
+        ->group("HTTP fault options");
+    sub->add_option("--header", fa.header, "HTTP faults: a header of the answer, NAME=VALUE")
+        ->group("HTTP fault options");
+    sub->add_option("--match", fa.match,
+                    "HTTP faults: which requests, KEY=VALUE (method, path, path_prefix, "
+                    "path_regex, body_contains, header.NAME)")
+        ->group("HTTP fault options");
+    sub->add_option("--probability", fa.probability, "HTTP faults: chance per request, 0..1")
+        ->group("HTTP fault options")
+        ->check(CLI::Range(0.0, 1.0));
+  };
+  add_http_options(fadd);
   fadd->footer(
       "Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n"
-      "  brownout fault add api bandwidth --rate 64KiB/s --stream up --toxicity 0.5");
+      "  brownout fault add api bandwidth --rate 64KiB/s --stream up --toxicity 0.5\n"
+      "  brownout fault add gw http_abort --set status=503 --header Retry-After=2 \\\n"
+      "      --match method=POST --match 'path=/v1/charges*' --probability 0.3");
   auto* fupd = fault->add_subcommand("update", "Change a fault's attributes or toxicity");
   fupd->add_option("proxy", fa.proxy, "Proxy name")->required();
   fupd->add_option("fault", fa.fault, "Fault name")->required();
   auto* fupd_tox = fupd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1");
   add_attr_options(fupd);
+  add_http_options(fupd);
   fupd->footer("Example:\n  brownout fault update db latency_downstream --latency 800ms");
   auto* frm = fault->add_subcommand("remove", "Remove a fault");
   frm->add_option("proxy", fa.proxy, "Proxy name")->required();

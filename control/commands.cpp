@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdio>
 #include <set>
 
 #include "control/client.hpp"
 #include "control/profile.hpp"
 #include "control/timeline.hpp"
+#include "faults/http.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
 
@@ -92,6 +94,11 @@ std::string summary(const json::value& toxic) {
     if (!v || !v->is_number()) return std::nullopt;
     return v->to_number<std::int64_t>();
   };
+  if (!t) {  // an HTTP fault: its status or delay says most
+    if (auto s = value("status")) out += " " + std::to_string(*s);
+    if (auto d = value("delay"); d && *d) out += " " + faults::format_quantity(*d, "ms");
+    if (auto b = value("bytes")) out += " " + faults::format_quantity(*b, "bytes");
+  }
   if (t && !t->attributes.empty()) {
     const auto& first = t->attributes.front();
     if (auto v = value(first.name)) out += " " + faults::format_quantity(*v, first.unit);
@@ -280,18 +287,96 @@ int reset(const Context& c) {
   return kOk;
 }
 
+namespace {
+
+// A command-line value as JSON: whole numbers and booleans as such, the rest
+// as strings (the server reads units: "300ms").
+json::value cli_value(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc() && p == text.data() + text.size() && !text.empty()) return n;
+  return json::string(text);
+}
+
+std::optional<std::pair<std::string, std::string>> key_value(const std::string& s) {
+  const auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0) return std::nullopt;
+  return std::make_pair(s.substr(0, eq), s.substr(eq + 1));
+}
+
+// The attributes of an HTTP fault from --ATTR, --set, --header and --match.
+std::optional<json::object> http_attributes(const Context& c, const FaultArgs& a, int& exit) {
+  json::object attrs;
+  for (const auto& [k, v] : a.attributes) attrs[k] = cli_value(v);
+  for (const auto& s : a.set) {
+    auto kv = key_value(s);
+    if (!kv) {
+      exit = usage(c, "--set: expected KEY=VALUE, got '" + s + "'");
+      return std::nullopt;
+    }
+    if (kv->first == "quota") {  // REQUESTS/WINDOW, as in 20/2s
+      const auto slash = kv->second.find('/');
+      if (slash == std::string::npos) {
+        exit = usage(c, "--set quota: expected REQUESTS/WINDOW such as 20/2s");
+        return std::nullopt;
+      }
+      attrs["quota"] = json::object{{"requests", cli_value(kv->second.substr(0, slash))},
+                                    {"window", cli_value(kv->second.substr(slash + 1))}};
+      continue;
+    }
+    attrs[kv->first] = cli_value(kv->second);
+  }
+  for (const auto& h : a.header) {
+    auto kv = key_value(h);
+    if (!kv) {
+      exit = usage(c, "--header: expected NAME=VALUE, got '" + h + "'");
+      return std::nullopt;
+    }
+    if (!attrs.contains("headers")) attrs["headers"] = json::object{};
+    attrs["headers"].as_object()[kv->first] = kv->second;
+  }
+  for (const auto& m : a.match) {
+    auto kv = key_value(m);
+    if (!kv) {
+      exit = usage(c,
+                   "--match: expected KEY=VALUE (method, path, path_prefix, path_regex, "
+                   "body_contains, header.NAME), got '" +
+                       m + "'");
+      return std::nullopt;
+    }
+    if (!attrs.contains("match")) attrs["match"] = json::object{};
+    auto& match = attrs["match"].as_object();
+    if (kv->first.rfind("header.", 0) == 0) {
+      if (!match.contains("headers")) match["headers"] = json::object{};
+      match["headers"].as_object()[kv->first.substr(7)] = kv->second;
+    } else {
+      match[kv->first] = kv->second;
+    }
+  }
+  return attrs;
+}
+
+}  // namespace
+
 int fault_add(const Context& c, const FaultArgs& a) {
   const faults::FaultType* type = faults::find_type(a.type);
-  if (!type) {
+  const bool http = !type && faults::http::find_type(a.type);
+  if (!type && !http) {
     std::string have;
     for (const auto* t : faults::all_types())
       have += (have.empty() ? "" : ", ") + std::string(t->name);
+    for (const auto& t : faults::http::types()) have += ", " + std::string(t.name);
     return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
   }
+  if (!http && (!a.set.empty() || !a.header.empty() || !a.match.empty() || a.probability))
+    return usage(c, "--set, --header, --match and --probability are for HTTP faults (http_*)");
   int exit = kOk;
-  auto attrs = attributes_for(c, *type, a, exit);
+  auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
   json::object body{{"type", a.type}, {"attributes", *attrs}};
+  if (a.probability) body["probability"] = *a.probability;
   if (a.name) body["name"] = *a.name;
   if (a.stream) {
     auto s = stream_name(*a.stream);
@@ -316,12 +401,14 @@ int fault_update(const Context& c, const FaultArgs& a) {
   auto current = call(c, "GET", "/proxies/" + a.proxy + "/toxics/" + a.fault, "", exit);
   if (!current) return exit;
   const faults::FaultType* type = faults::find_type(str(*current, "type"));
-  if (!type)
+  const bool http = !type && faults::http::find_type(str(*current, "type"));
+  if (!type && !http)
     return usage(
         c, "the server's fault type '" + str(*current, "type") + "' is unknown to this client");
-  auto attrs = attributes_for(c, *type, a, exit);
+  auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
   json::object body{{"attributes", *attrs}};
+  if (a.probability) body["probability"] = *a.probability;
   if (a.toxicity) {
     if (!(*a.toxicity >= 0 && *a.toxicity <= 1))
       return usage(c, "--toxicity: must be between 0 and 1");
@@ -373,6 +460,19 @@ int fault_types(const Context& c) {
   print_table(c.out, rows);
   c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 "
            "(default 1).\n";
+  std::vector<std::vector<std::string>> http{{"HTTP TYPE", "ATTRIBUTES", "MEANING"}};
+  for (const auto& t : faults::http::types()) {
+    std::string names;
+    for (const auto& n : t.attributes) names += (names.empty() ? "" : ", ") + std::string(n);
+    http.push_back({std::string(t.name), names.empty() ? "-" : names, std::string(t.summary)});
+  }
+  c.out << "\n";
+  print_table(c.out, http);
+  c.out
+      << "\nHTTP faults (protocol http proxies) also take --probability 0..1 per request, "
+         "--match KEY=VALUE\n(method, path, path_prefix, path_regex, body_contains, header.NAME), "
+         "--header NAME=VALUE,\nand --set KEY=VALUE for any attribute (first=N, every=K, "
+         "quota=20/2s). See docs/faults.md.\n";
   return kOk;
 }
 

@@ -38,6 +38,9 @@ struct FaultArgs {
   std::optional<std::string> stream;  // "up", "down", "upstream", "downstream"
   std::optional<double> toxicity;
   std::vector<std::pair<std::string, std::string>> attributes;  // name -> text with units
+  // HTTP faults: --set KEY=VALUE, --header NAME=VALUE, --match KEY=VALUE, --probability P.
+  std::vector<std::string> set, header, match;
+  std::optional<double> probability;
 };
 int fault_add(const Context& c, const FaultArgs& a);
 int fault_update(const Context& c, const FaultArgs& a);
