@@ -1,5 +1,7 @@
 # Turns bench/run's raw measurements (round<TAB>setup<TAB>figure<TAB>value)
-# into the Markdown report: medians, ratios to direct, and the issue's targets.
+# into the Markdown report: medians, ratios to direct, the HTTP codec's
+# table (figures wrkh_*: the same setups, in HTTP mode) and the issue's targets.
+# Rows and targets without any measurement (bench/run --http-only) are left out.
 # Variables: toxi (1 when a toxiproxy column exists), idle_counts ("1000 5000 9900").
 
 {
@@ -59,6 +61,8 @@ END {
   add_row("rtt_p50", "1-byte RTT added p50 over direct, us", "added", "%+.1f")
   add_row("rtt_p99", "1-byte RTT added p99 over direct, us", "added", "%+.1f")
   add_row("wrk_rps", "wrk HTTP, req/s", "rate", "%.0f")
+  add_row("wrk_p50", "wrk HTTP p50, ms", "lat", "%.3f")
+  add_row("wrk_p99", "wrk HTTP p99, ms", "lat", "%.3f")
   add_row("connrate", "new connections/s (connect, 1-byte echo, close)", "rate", "%.0f")
   nidle = split(idle_counts, IC, " ")
   for (i = 1; i <= nidle; i++)
@@ -74,6 +78,7 @@ END {
   print line; print sep
   for (r = 1; r <= nrows; r++) {
     key = rkey[r]; kind = rkind[r]; f = rfmt[r]
+    if (!measured(key)) continue
     line = "| " rlabel[r] " |"
     d = median("direct", key)
     for (i = 1; i <= nset; i++) {
@@ -115,7 +120,10 @@ END {
     for (i = 1; i <= ncpu; i++) print cpu_lines[i]
   }
 
+  http_codec_table()
+
   # The issue's targets.
+  if (!measured("iperf1") && !measured("redis_GET_rps") && !measured("rtt_p50") && !measured("connrate")) exit
   print ""
   print "## Targets (issue \"Performance\")"
   print ""
@@ -163,6 +171,57 @@ END {
   if (all != "") { print ""; print "0 ms latency / no fault, per throughput figure: " all "." }
 }
 
+# measured KEY: some setup has a value for KEY.
+function measured(key,    i) {
+  for (i = 1; i <= nset; i++) if (cnt[S[i] SUBSEP key]) return 1
+  return 0
+}
+
+# The HTTP codec: wrk through HAProxy mode http and brownout "protocol":"http"
+# (no fault; an http_delay of 0 ms on every request), figures wrkh_*.
+function http_codec_table(    H, HL, i, r, key, d, line, sep, hb, bb, rows, RK, RL, RF) {
+  if (!measured("wrkh_rps")) return
+  split("direct haproxy brownout brownout0", H, " ")
+  split("direct;haproxy mode http;brownout http;brownout http + http_delay 0", HL, ";")
+  print ""
+  print "## HTTP codec: wrk through HTTP-mode proxies"
+  print ""
+  print "Same nginx, same wrk as the wrk rows above; HAProxy `mode http`, brownout proxies with `\"protocol\":\"http\"`" \
+        " (every request parsed and re-serialised by the codec), the last column with an `http_delay` of 0 ms that matches every request."
+  print ""
+  line = "| figure |"; sep = "|---|"
+  for (i = 1; i <= 4; i++) { line = line " " HL[i] " |"; sep = sep "---:|" }
+  line = line " haproxy / direct | brownout / direct | brownout+delay0 / direct | brownout / haproxy | brownout+delay0 / brownout |"
+  sep = sep "---:|---:|---:|---:|---:|"
+  print line; print sep
+  rows = split("wrkh_rps wrkh_p50 wrkh_p99", RK, " ")
+  split("wrk req/s;wrk p50, ms;wrk p99, ms", RL, ";")
+  split("%.0f %.3f %.3f", RF, " ")
+  for (r = 1; r <= rows; r++) {
+    key = RK[r]
+    if (!measured(key)) continue
+    d = median("direct", key)
+    line = "| " RL[r] " |"
+    for (i = 1; i <= 4; i++) line = line " " fmt(RF[r], median(H[i], key)) " |"
+    for (i = 2; i <= 4; i++) line = line " " fr(ratio(median(H[i], key), d)) " |"
+    line = line " " fr(ratio(median("brownout", key), median("haproxy", key))) " | " \
+           fr(ratio(median("brownout0", key), median("brownout", key))) " |"
+    print line
+  }
+  if (measured("cpu_wrkh")) {
+    line = "| proxy CPU, us per request | - |"
+    for (i = 2; i <= 4; i++) line = line " " fmt("%.2f", median(H[i], "cpu_wrkh")) " |"
+    line = line " - | - | - | " fr(ratio(median("brownout", "cpu_wrkh"), median("haproxy", "cpu_wrkh"))) " | " \
+           fr(ratio(median("brownout0", "cpu_wrkh"), median("brownout", "cpu_wrkh"))) " |"
+    print line
+  }
+  if (measured("wrk_rps")) {
+    hb = ratio(median("haproxy", "wrkh_rps"), median("haproxy", "wrk_rps"))
+    bb = ratio(median("brownout", "wrkh_rps"), median("brownout", "wrk_rps"))
+    print "| req/s in HTTP mode / the same proxy in TCP mode, no fault (wrk row above) | - | " fr(hb) " | " fr(bb) " | - | - | - | - | - | - |"
+  }
+}
+
 function worst_mem(s,    i, v, w) {
   w = ""
   for (i = 1; i <= nidle; i++) {
@@ -173,6 +232,7 @@ function worst_mem(s,    i, v, w) {
 }
 
 function target_ratio(key, label, h, t, need,    d, hr, br, tr, line) {
+  if (!measured(key)) return
   d = median("direct", key)
   hr = ratio(median("haproxy", key), d); br = ratio(median("brownout", key), d); tr = ratio(median("toxiproxy", key), d)
   line = "| " label " | " h " | " t " | >= " sprintf("%.2f", need) " | " fr(hr) " | " fr(br) " |"
@@ -181,6 +241,7 @@ function target_ratio(key, label, h, t, need,    d, hr, br, tr, line) {
 }
 
 function target_added(key, label, h, t, need,    d, hv, bv, tv, line) {
+  if (!measured(key)) return
   d = median("direct", key)
   hv = median("haproxy", key); bv = median("brownout", key); tv = median("toxiproxy", key)
   line = "| " label " | " h " | " t " | <= +" need " us | " (hv == "" ? "n/a" : sprintf("%+.1f us", hv - d)) " | " \

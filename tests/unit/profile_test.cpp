@@ -1702,7 +1702,7 @@ TEST_CASE("profile: the scenario profiles have a header, phases and loopback lis
     for (const auto& px : p.proxies) {
       CAPTURE(px.name);
       CHECK(px.listen.rfind("127.0.0.1:", 0) == 0);
-      CHECK(px.protocol == "tcp");
+      CHECK((px.protocol == "tcp" || px.protocol == "http"));
     }
     // Every phase that names a fault turns something on.
     for (const auto& phase : p.phases)
