@@ -315,6 +315,24 @@ ApiResponse Api::metrics() const {
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            line(n, proxy_label(p), c.http_faulted);
          });
+  family("brownout_http_responses_total", "counter",
+         "Responses HTTP clients got (from the upstream or a fault), by status class.",
+         [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
+           for (std::size_t i = 1; i < c.http_status.size(); ++i)
+             if (c.http_status[i])
+               line(n, proxy_label(p) + ",code=\"" + std::to_string(i) + "xx\"", c.http_status[i]);
+         });
+  {
+    out +=
+        "# HELP brownout_http_fault_acted_total Requests each HTTP fault acted on.\n"
+        "# TYPE brownout_http_fault_acted_total counter\n";
+    for (const auto& p : registry_.list())
+      for (const auto& t : p.toxics)
+        if (t->http && t->http->shared)
+          line("brownout_http_fault_acted_total",
+               proxy_label(p.name) + ",fault=\"" + t->name + "\",type=\"" + t->type + "\"",
+               t->http->shared->acted.load(std::memory_order_relaxed));
+  }
   family("brownout_upstream_connect_failures_total", "counter", "Upstream connections that failed.",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
            line(n, proxy_label(p), c.upstream_failures);

@@ -812,6 +812,7 @@ Decision decide(std::span<const Fault* const> faults, const Request& request, Rn
     // Drawn only for faults that got this far, so a seeded run repeats.
     if (!rng.chance(s.probability)) continue;
     d.fired.push_back(fault->name);
+    if (fault->shared) fault->shared->acted.fetch_add(1, std::memory_order_relaxed);
     switch (s.kind) {
       case Kind::abort:
         d.abort = true;

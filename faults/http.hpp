@@ -4,6 +4,7 @@
 // decision; control/ turns JSON and TOML into a Tree for parse_settings.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -52,7 +53,7 @@ inline constexpr std::size_t kMaxMatchBody = 64 * 1024;
 enum class PathMode { any, exact, prefix, glob, regex };
 
 struct HeaderRule {
-  std::string name;                  // case-insensitive
+  std::string name;                   // case-insensitive
   std::optional<std::string> equals;  // neither equals nor regex: present
   std::string regex_text;
   std::optional<std::regex> regex;
@@ -85,9 +86,9 @@ struct Quota {
 struct Settings {
   Kind kind = Kind::abort;
   Match match;
-  double probability = 1.0;  // per request, from the link's seeded generator
-  std::int64_t first = 0;    // > 0: only the first N matching requests
-  std::int64_t every = 0;    // > 0: only every K-th matching request
+  double probability = 1.0;    // per request, from the link's seeded generator
+  std::int64_t first = 0;      // > 0: only the first N matching requests
+  std::int64_t every = 0;      // > 0: only every K-th matching request
   std::optional<Quota> quota;  // fires once the window's quota is spent
   // abort, status: the answer. abort's status defaults to 503 (429 with a
   // quota, with Retry-After to the window's end); its body to a JSON error.
@@ -137,6 +138,9 @@ class Shared {
   // Counts a matching request; true when the fault fires for it (before
   // probability). Sets retry_after_ms when a quota refused it.
   bool admit(const Settings& s, TimePoint now, std::int64_t& retry_after_ms);
+
+  // Requests the fault acted on, for metrics (any thread reads it).
+  std::atomic<std::uint64_t> acted{0};
 
  private:
   std::mutex mutex_;

@@ -120,6 +120,7 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> http_malformed{0};
   std::atomic<std::uint64_t> http_faulted{0};
+  std::array<std::atomic<std::uint64_t>, 6> http_status{};
   std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_applied{};
   std::array<std::atomic<std::uint64_t>, kMaxFaultTypes> fault_ended{};
 };
@@ -206,6 +207,9 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   bool header_faults() const override { return header_faults_; }
   void http_event(std::string action, std::string fault, std::string detail) override;
   void count_request(bool malformed, bool faulted) override;
+  void count_status(unsigned status) override {
+    if (status >= 100 && status < 600) bump(counters().http_status[status / 100]);
+  }
   void count_bytes(bool upstream, std::size_t n) override;
   void fall_back_to_bytes(std::string client_pending, std::string upstream_pending) override;
   void close_link(bool reset) override { close(reset); }
@@ -470,6 +474,8 @@ ProxyCounters ProxyImpl::counters() const {
     out.http_requests += c.http_requests.load(std::memory_order_relaxed);
     out.http_malformed += c.http_malformed.load(std::memory_order_relaxed);
     out.http_faulted += c.http_faulted.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < out.http_status.size(); ++i)
+      out.http_status[i] += c.http_status[i].load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < kMaxFaultTypes; ++i) {
       out.fault_applied[i] += c.fault_applied[i].load(std::memory_order_relaxed);
       out.fault_ended[i] += c.fault_ended[i].load(std::memory_order_relaxed);

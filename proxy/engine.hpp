@@ -31,9 +31,10 @@ struct ProxyCounters {
   std::uint64_t bytes_upstream = 0;    // client -> server
   std::uint64_t bytes_downstream = 0;  // server -> client
   std::uint64_t refused = 0;
-  std::uint64_t http_requests = 0;   // requests an HTTP proxy read
-  std::uint64_t http_malformed = 0;  // answered 400 by the proxy
-  std::uint64_t http_faulted = 0;    // requests an HTTP fault acted on
+  std::uint64_t http_requests = 0;             // requests an HTTP proxy read
+  std::uint64_t http_malformed = 0;            // answered 400 by the proxy
+  std::uint64_t http_faulted = 0;              // requests an HTTP fault acted on
+  std::array<std::uint64_t, 6> http_status{};  // responses sent, by class: [1] 1xx .. [5] 5xx
   // Connections each fault type was applied to (won its toxicity draw), by
   // faults::type_index, and links each type ended (reset, cut, timed out).
   std::array<std::uint64_t, kMaxFaultTypes> fault_applied{};

@@ -86,6 +86,7 @@ Task<bool> Session::answer(const fh::Decision& d, bool keep_alive, unsigned vers
   res.body() = d.body;
   res.keep_alive(keep_alive);
   res.prepare_payload();
+  host_->count_status(res.result_int());
   auto [ec, n] = co_await bhttp::async_write(client_, res, nothrow);
   host_->count_bytes(false, n);
   co_return !ec;
@@ -182,6 +183,7 @@ Task<bool> Session::replace_response(bhttp::response_parser<bhttp::buffer_body>&
   res.body() = d.replace_body ? *d.replace_body : original;
   res.keep_alive(up.keep_alive());
   res.prepare_payload();
+  host_->count_status(res.result_int());
   auto [ec, n] = co_await bhttp::async_write(client_, res, nothrow);
   host_->count_bytes(false, n);
   co_return !ec && res.keep_alive();
@@ -191,6 +193,7 @@ Task<bool> Session::replace_response(bhttp::response_parser<bhttp::buffer_body>&
 Task<bool> Session::relay_response(bhttp::response_parser<bhttp::buffer_body>& p,
                                    const fh::Decision& d) {
   bhttp::response_serializer<bhttp::buffer_body> sr{p.get()};
+  host_->count_status(p.get().result_int());
   {
     auto [ec, n] = co_await bhttp::async_write_header(client_, sr, nothrow);
     host_->count_bytes(false, n);

@@ -27,6 +27,7 @@ class HttpHost {
   virtual void http_event(std::string action, std::string fault, std::string detail) = 0;
   // Counters: a request seen, a malformed one refused with 400, one a fault acted on.
   virtual void count_request(bool malformed, bool faulted) = 0;
+  virtual void count_status(unsigned status) = 0;  // a response the client got
   virtual void count_bytes(bool upstream, std::size_t n) = 0;
   // Hands the connection to plain byte forwarding (after an Upgrade or a
   // CONNECT); the bytes already read are written first.
