@@ -283,6 +283,7 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
         auto fault = std::make_shared<faults::http::Fault>();
         fault->name = f.name;
         fault->settings = std::move(*settings.value);
+        fault->added = faults::Clock::now();
         instance->http = std::move(fault);
         plan.faults.http.push_back(std::move(instance));
         continue;
@@ -446,6 +447,7 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
     auto fault = std::make_shared<faults::http::Fault>();
     fault->name = name;
     fault->settings = std::move(*settings.value);
+    fault->added = faults::Clock::now();
     instance->http = std::move(fault);
     e->faults.http.push_back(instance);
     publish(*e);

@@ -97,7 +97,8 @@ constexpr std::string_view kResetAttrs[] = {"after_bytes"};
 constexpr std::string_view kTruncateAttrs[] = {"bytes"};
 constexpr std::string_view kDribbleAttrs[] = {"size", "delay"};
 constexpr std::string_view kStatusAttrs[] = {"status", "body"};
-constexpr std::string_view kCommonAttrs[] = {"match", "first", "every", "quota"};
+constexpr std::string_view kCommonAttrs[] = {"match", "first", "every", "quota", "ramp"};
+constexpr std::string_view kRampKeys[] = {"from", "to", "over"};
 constexpr std::string_view kMatchKeys[] = {"method",  "path",         "path_prefix",  "path_regex",
                                            "headers", "header_regex", "body_contains"};
 constexpr std::string_view kQuotaKeys[] = {"requests", "window"};
@@ -415,6 +416,35 @@ Err parse_quota(const Tree& t, Quota& q) {
   return read_quantity(*window, "quota.window", kAttr, "ms", 1, kDayMs, q.window_ms);
 }
 
+Err read_probability(const Tree& t, std::string_view shown, double& out) {
+  double v = 0;
+  if (const auto* d = std::get_if<double>(&t.v))
+    v = *d;
+  else if (const auto* i = std::get_if<std::int64_t>(&t.v))
+    v = static_cast<double>(*i);
+  else
+    return error("attribute " + std::string(shown) + " must be a number, got " + describe(t),
+                 "ramp");
+  if (!std::isfinite(v) || v < 0.0 || v > 1.0)
+    return error("attribute " + std::string(shown) + " must be between 0 and 1", "ramp");
+  out = v;
+  return std::nullopt;
+}
+
+Err parse_ramp(const Tree& t, ProbabilityRamp& r) {
+  constexpr std::string_view kAttr = "ramp";
+  const auto* map = std::get_if<TreeMap>(&t.v);
+  if (!map) return error("attribute ramp must be a map, got " + describe(t), kAttr);
+  if (auto e = check_keys(*map, kRampKeys, {}, "ramp key", "", kAttr)) return e;
+  const auto* from = given(*map, "from");
+  const auto* to = given(*map, "to");
+  const auto* over = given(*map, "over");
+  if (!from || !to || !over) return error("attribute ramp needs from, to and over", kAttr);
+  if (auto e = read_probability(*from, "ramp.from", r.from)) return e;
+  if (auto e = read_probability(*to, "ramp.to", r.to)) return e;
+  return read_quantity(*over, "ramp.over", kAttr, "ms", 1, kDayMs, r.over_ms);
+}
+
 // A simple, predictable test: what looks like a JSON object or array is served as JSON.
 bool looks_like_json(std::string_view body) {
   body = trim(body);
@@ -681,6 +711,11 @@ Result<Settings> parse_settings(const TypeInfo& type, const Tree& attributes, do
     if (auto e = parse_quota(*v, q)) return fail(*e);
     s.quota = q;
   }
+  if (const auto* v = given(*attrs, "ramp")) {
+    ProbabilityRamp r;
+    if (auto e = parse_ramp(*v, r)) return fail(*e);
+    s.ramp = r;
+  }
   if (auto e = parse_kind(*attrs, s)) return fail(*e);
   return R::ok(std::move(s));
 }
@@ -726,6 +761,13 @@ Tree to_tree(const Settings& s) {
   if (!match_is_empty(s.match)) out["match"] = match_tree(s.match);
   if (s.first > 0) out["first"] = tree_of(s.first);
   if (s.every > 0) out["every"] = tree_of(s.every);
+  if (s.ramp) {
+    TreeMap ramp;
+    ramp["from"] = Tree{s.ramp->from};
+    ramp["to"] = Tree{s.ramp->to};
+    ramp["over"] = tree_of(s.ramp->over_ms);
+    out["ramp"] = Tree{std::move(ramp)};
+  }
   if (s.quota) {
     TreeMap quota;
     quota["requests"] = tree_of(s.quota->requests);
@@ -810,7 +852,15 @@ Decision decide(std::span<const Fault* const> faults, const Request& request, Rn
     std::int64_t retry_after_ms = 0;
     if (fault->shared && !fault->shared->admit(s, now, retry_after_ms)) continue;
     // Drawn only for faults that got this far, so a seeded run repeats.
-    if (!rng.chance(s.probability)) continue;
+    double p = s.probability;
+    if (s.ramp) {
+      const double done =
+          std::clamp(std::chrono::duration<double, std::milli>(now - fault->added).count() /
+                         static_cast<double>(s.ramp->over_ms),
+                     0.0, 1.0);
+      p = s.ramp->from + (s.ramp->to - s.ramp->from) * done;
+    }
+    if (!rng.chance(p)) continue;
     d.fired.push_back(fault->name);
     if (fault->shared) fault->shared->acted.fetch_add(1, std::memory_order_relaxed);
     switch (s.kind) {

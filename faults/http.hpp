@@ -82,14 +82,23 @@ struct Quota {
   std::int64_t window_ms = 0;
 };
 
+// Gradual degradation: the probability moves linearly from `from` to `to`
+// over `over_ms` from the moment the fault was added, then stays at `to`.
+struct ProbabilityRamp {
+  double from = 0;
+  double to = 1;
+  std::int64_t over_ms = 0;
+};
+
 // One configured HTTP fault, validated, defaults filled in.
 struct Settings {
   Kind kind = Kind::abort;
   Match match;
-  double probability = 1.0;    // per request, from the link's seeded generator
-  std::int64_t first = 0;      // > 0: only the first N matching requests
-  std::int64_t every = 0;      // > 0: only every K-th matching request
-  std::optional<Quota> quota;  // fires once the window's quota is spent
+  double probability = 1.0;             // per request, from the link's seeded generator
+  std::int64_t first = 0;               // > 0: only the first N matching requests
+  std::int64_t every = 0;               // > 0: only every K-th matching request
+  std::optional<Quota> quota;           // fires once the window's quota is spent
+  std::optional<ProbabilityRamp> ramp;  // replaces `probability` when set
   // abort, status: the answer. abort's status defaults to 503 (429 with a
   // quota, with Retry-After to the window's end); its body to a JSON error.
   int status = 0;
@@ -117,7 +126,7 @@ struct TypeInfo {
   std::string_view name;
   Kind kind;
   std::string_view summary;
-  std::span<const std::string_view> attributes;  // besides match, first, every, quota
+  std::span<const std::string_view> attributes;  // besides match, first, every, quota, ramp
 };
 std::span<const TypeInfo> types();
 const TypeInfo* find_type(std::string_view name);
@@ -153,6 +162,7 @@ class Shared {
 struct Fault {
   std::string name;
   Settings settings;
+  TimePoint added{};  // where a probability ramp starts
   std::shared_ptr<Shared> shared = std::make_shared<Shared>();
 };
 

@@ -307,10 +307,10 @@ TEST_CASE("http fault: unknown attributes are refused, listing the expected ones
   CHECK(e.attribute == "latency");
   CHECK(e.message ==
         "unknown attribute 'latency' for http_delay (expected: delay, jitter, where, match, "
-        "first, every, quota)");
+        "first, every, quota, ramp)");
   e = parse_err("http_garbage", M({{"status", N(500)}}));
   CHECK(e.attribute == "status");
-  CHECK(has(e.message, "(expected: match, first, every, quota)"));
+  CHECK(has(e.message, "(expected: match, first, every, quota, ramp)"));
   // Another type's attribute is unknown too.
   CHECK(parse_err("http_status", M({{"status", N(500)}, {"headers", M({})}})).attribute ==
         "headers");
@@ -930,4 +930,48 @@ TEST_CASE("http fault: to_tree round-trips through parse_settings for every type
   CHECK(s.match.matches(r.view()));
   r.headers[1].value = "prod";
   CHECK(!s.match.matches(r.view()));
+}
+
+TEST_CASE("http fault: a probability ramp rises from `from` to `to` over its duration") {
+  using namespace brownout::faults;
+  const auto* type = http::find_type("http_abort");
+  REQUIRE(type != nullptr);
+  http::TreeMap ramp{
+      {"from", http::Tree{0.0}}, {"to", http::Tree{1.0}}, {"over", http::Tree{std::string("10s")}}};
+  http::TreeMap attrs{{"ramp", http::Tree{ramp}}};
+  auto s = http::parse_settings(*type, http::Tree{attrs}, 1.0);
+  REQUIRE(s);
+  REQUIRE(s.value->ramp.has_value());
+  CHECK(s.value->ramp->over_ms == 10000);
+  http::Fault f;
+  f.name = "r";
+  f.settings = *s.value;
+  f.added = TimePoint{} + std::chrono::seconds(100);
+  const http::Fault* list[] = {&f};
+  const http::Headers headers;
+  const http::Request req{"GET", "/", &headers, {}};
+  Rng rng(7);
+  auto hits = [&](std::chrono::milliseconds at) {
+    int n = 0;
+    for (int i = 0; i < 4000; ++i)
+      if (http::decide(list, req, rng, f.added + at).any()) ++n;
+    return n;
+  };
+  CHECK(hits(std::chrono::milliseconds(0)) == 0);                          // from = 0
+  CHECK(std::abs(hits(std::chrono::milliseconds(2500)) - 1000) < 3 * 28);  // p = 0.25
+  CHECK(std::abs(hits(std::chrono::milliseconds(5000)) - 2000) < 3 * 32);  // p = 0.5
+  CHECK(hits(std::chrono::milliseconds(20000)) == 4000);                   // stays at to
+  // The ramp comes back in to_tree and parses again to the same thing.
+  auto again = http::parse_settings(*type, http::to_tree(*s.value), 1.0);
+  REQUIRE(again);
+  CHECK(again.value->ramp->from == 0.0);
+  CHECK(again.value->ramp->to == 1.0);
+  CHECK(again.value->ramp->over_ms == 10000);
+  // Bad ramps are refused, naming the attribute.
+  http::TreeMap bad{
+      {"from", http::Tree{0.0}}, {"to", http::Tree{1.5}}, {"over", http::Tree{std::int64_t{1000}}}};
+  auto refused =
+      http::parse_settings(*type, http::Tree{http::TreeMap{{"ramp", http::Tree{bad}}}}, 1.0);
+  CHECK_FALSE(refused);
+  CHECK(refused.error.attribute == "ramp");
 }
