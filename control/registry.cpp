@@ -523,7 +523,8 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
   return toxic_not_found();
 }
 
-std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const std::string& toxic) {
+std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const std::string& toxic,
+                                               std::uint64_t only_id) {
   std::lock_guard lock(mutex_);
   Entry* e = find(proxy);
   if (!e) return not_found();
@@ -531,6 +532,7 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
     auto it =
         std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
     if (it == chain->end()) continue;
+    if (only_id && (*it)->id != only_id) return toxic_not_found();
     const std::string type = (*it)->type;
     chain->erase(it);
     publish(*e);

@@ -123,7 +123,11 @@ class Registry {
   Outcome<ToxicView> add_toxic(const std::string& proxy, const ToxicSpec& spec);
   Outcome<ToxicView> update_toxic(const std::string& proxy, const std::string& toxic,
                                   const ToxicPatch& patch);
-  std::optional<ApiError> remove_toxic(const std::string& proxy, const std::string& toxic);
+  // With `only_id`, removes the fault only while it is still that instance
+  // (updates keep the id): the timeline never removes a fault someone else
+  // made under the same name.
+  std::optional<ApiError> remove_toxic(const std::string& proxy, const std::string& toxic,
+                                       std::uint64_t only_id = 0);
 
   std::vector<std::pair<std::string, proxy::ProxyCounters>> counters() const;
 

@@ -124,13 +124,15 @@ void Timeline::emit(const std::string& action, const std::string& detail) {
 
 void Timeline::clear_applied() {
   std::map<std::string, FaultSetting> applied;
+  std::map<std::string, std::uint64_t> ids;
   {
     std::lock_guard lock(mutex_);
     applied.swap(applied_);
+    ids.swap(applied_ids_);
     point_ = {};
   }
   registry_.set_actor("timeline");
-  for (const auto& [k, s] : applied) registry_.remove_toxic(s.proxy, s.fault);
+  for (const auto& [k, s] : applied) registry_.remove_toxic(s.proxy, s.fault, ids[k]);
 }
 
 void Timeline::stop() {
@@ -209,16 +211,19 @@ void Timeline::apply(const TimelinePoint& point) {
   std::map<std::string, FaultSetting> want;
   for (const auto& s : point.active) want[key(s.proxy, s.fault)] = s;
   std::map<std::string, FaultSetting> have;
+  std::map<std::string, std::uint64_t> ids;
   {
     std::lock_guard lock(mutex_);
     have = applied_;
+    ids = applied_ids_;
   }
   registry_.set_actor("timeline");
   for (const auto& [k, s] : have) {
     if (want.count(k)) continue;
-    registry_.remove_toxic(s.proxy, s.fault);
+    registry_.remove_toxic(s.proxy, s.fault, ids[k]);
     std::lock_guard lock(mutex_);
     applied_.erase(k);
+    applied_ids_.erase(k);
   }
   for (const auto& [k, s] : want) {
     auto it = have.find(k);
@@ -228,7 +233,19 @@ void Timeline::apply(const TimelinePoint& point) {
     std::map<std::string, faults::Value> attrs = base->attributes;
     for (const auto& [name, v] : s.values) attrs[name] = v;
     bool ok = false;
+    std::uint64_t id = 0;
     if (it != have.end()) {
+      auto current = registry_.toxic(s.proxy, s.fault);
+      if (!std::holds_alternative<ToxicView>(current) ||
+          std::get<ToxicView>(current)->id != ids[k]) {
+        // Removed or replaced behind the timeline's back: forget it, so the
+        // next step adds it again (and never changes someone else's fault).
+        spdlog::warn("timeline: {} was removed or replaced; adding it again", k);
+        std::lock_guard lock(mutex_);
+        applied_.erase(k);
+        applied_ids_.erase(k);
+        continue;
+      }
       ToxicPatch patch;
       patch.toxicity = s.toxicity;
       patch.attributes = attrs;
@@ -236,6 +253,7 @@ void Timeline::apply(const TimelinePoint& point) {
       patch.probability = s.probability;
       auto r = registry_.update_toxic(s.proxy, s.fault, patch);
       ok = std::holds_alternative<ToxicView>(r);
+      if (ok) id = ids[k];
       if (!ok) spdlog::warn("timeline: cannot update {}: {}", k, std::get<ApiError>(r).message);
     } else {
       ToxicSpec spec;
@@ -250,10 +268,11 @@ void Timeline::apply(const TimelinePoint& point) {
       }
       auto r = registry_.add_toxic(s.proxy, spec);
       ok = std::holds_alternative<ToxicView>(r);
+      if (ok) id = std::get<ToxicView>(r)->id;
       if (!ok) spdlog::warn("timeline: cannot add {}: {}", k, std::get<ApiError>(r).message);
     }
     std::lock_guard lock(mutex_);
-    if (ok) applied_[k] = s;
+    if (ok) applied_[k] = s, applied_ids_[k] = id;
   }
 }
 

@@ -95,6 +95,7 @@ class Timeline {
   TimelinePoint point_;
   // Timeline faults currently in the registry, "proxy/fault" -> setting.
   std::map<std::string, FaultSetting> applied_;
+  std::map<std::string, std::uint64_t> applied_ids_;  // the registry's instance of each
   std::jthread thread_;
 };
 

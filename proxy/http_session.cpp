@@ -38,7 +38,11 @@ std::string pending_bytes(const beast::flat_buffer& b) {
 class Session {
  public:
   explicit Session(std::shared_ptr<HttpHost> host)
-      : host_(std::move(host)), client_(host_->client()), upstream_(host_->upstream()) {}
+      : host_(std::move(host)), client_(host_->client()), upstream_(host_->upstream()) {
+    // Reads of at least this much: a small response is one recv, not three.
+    cbuf_.reserve(16 * 1024);
+    ubuf_.reserve(16 * 1024);
+  }
 
   Task<> run();
 
@@ -61,6 +65,8 @@ class Session {
   beast::flat_buffer ubuf_;
   std::vector<char> chunk_ = std::vector<char>(kChunk);
   bool fell_back_ = false;  // the link's pumps own the sockets now
+  std::string pre_;         // request body read ahead for a body matcher
+  std::size_t pre_at_ = 0;  // how much of it went upstream
 };
 
 Task<> Session::wait(faults::Duration d) {
@@ -105,7 +111,12 @@ Task<bool> Session::drain_request_body(bhttp::request_parser<bhttp::buffer_body>
 Task<bool> Session::relay_request_body(bhttp::request_parser<bhttp::buffer_body>& p,
                                        bhttp::request_serializer<bhttp::buffer_body>& sr) {
   do {
-    if (!p.is_done()) {
+    if (pre_at_ < pre_.size()) {  // what a matcher read first goes first
+      p.get().body().data = pre_.data() + pre_at_;
+      p.get().body().size = pre_.size() - pre_at_;
+      p.get().body().more = !p.is_done();
+      pre_at_ = pre_.size();
+    } else if (!p.is_done()) {
       p.get().body().data = chunk_.data();
       p.get().body().size = chunk_.size();
       auto [ec, n] = co_await bhttp::async_read(client_, cbuf_, p, nothrow);
@@ -194,14 +205,15 @@ Task<bool> Session::relay_response(bhttp::response_parser<bhttp::buffer_body>& p
                                    const fh::Decision& d) {
   bhttp::response_serializer<bhttp::buffer_body> sr{p.get()};
   host_->count_status(p.get().result_int());
-  {
-    auto [ec, n] = co_await bhttp::async_write_header(client_, sr, nothrow);
-    host_->count_bytes(false, n);
-    if (ec) co_return false;
-  }
   std::int64_t sent = 0;
   std::optional<std::int64_t> limit = d.truncate_bytes;
   if (d.reset_after_bytes && (!limit || *d.reset_after_bytes < *limit)) limit = d.reset_after_bytes;
+  if ((limit && *limit == 0) || d.dribble_size > 0) {
+    // The header goes alone: nothing (or little) of the body follows it.
+    auto [ec, n] = co_await bhttp::async_write_header(client_, sr, nothrow);
+    host_->count_bytes(false, n);
+    if (ec) co_return false;
+  }  // otherwise the header leaves with the first piece of body, in one send
   const std::size_t piece =
       d.dribble_size > 0 ? static_cast<std::size_t>(d.dribble_size) : chunk_.size();
   std::string held;  // body bytes read but not yet sent (dribble sends them piecewise)
@@ -278,9 +290,20 @@ Task<bool> Session::one_request() {
     co_return false;
   }
 
+  const auto set = host_->current_faults();
+  std::vector<const fh::Fault*> faults;
+  bool needs_body = false;
+  if (set)
+    for (const auto& inst : set->http)
+      if (inst->http) {
+        faults.push_back(inst->http.get());
+        needs_body = needs_body || inst->http->settings.match.needs_body();
+      }
+  // Headers are copied only when something will look at them.
   fh::Headers headers;
-  for (const auto& f : req)
-    headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  if (!faults.empty() || host_->header_faults())
+    for (const auto& f : req)
+      headers.push_back({std::string(f.name_string()), std::string(f.value())});
   fh::Decision decision;
   if (host_->header_faults()) {
     auto from = fh::from_headers(headers);
@@ -303,20 +326,27 @@ Task<bool> Session::one_request() {
       }
     }
   }
-  if (!decision.any()) {
-    const auto set = host_->current_faults();
-    std::vector<const fh::Fault*> faults;
-    if (set)
-      for (const auto& inst : set->http)
-        if (inst->http) faults.push_back(inst->http.get());
-    if (!faults.empty()) {
-      const fh::Request view{req.method_string(), req.target(), &headers, {}};
-      decision = fh::decide(faults, view, host_->rng(), Clock::now());
+  pre_.clear();
+  pre_at_ = 0;
+  if (!decision.any() && !faults.empty()) {
+    if (needs_body && req[bhttp::field::expect] != "100-continue") {
+      // A body matcher sees the first kMaxMatchBody bytes; they are sent on
+      // with the rest.
+      for (int i = 0; i < 4096 && !rp.is_done() && pre_.size() < fh::kMaxMatchBody; ++i) {
+        rp.get().body().data = chunk_.data();
+        rp.get().body().size = std::min(chunk_.size(), fh::kMaxMatchBody - pre_.size());
+        const auto asked = rp.get().body().size;
+        auto [ec, n] = co_await bhttp::async_read(client_, cbuf_, rp, nothrow);
+        if (!ok_or_need_buffer(ec)) co_return false;
+        pre_.append(chunk_.data(), asked - rp.get().body().size);
+      }
     }
+    const fh::Request view{req.method_string(), req.target(), &headers, pre_};
+    decision = fh::decide(faults, view, host_->rng(), Clock::now());
   }
   host_->count_request(false, decision.any());
-  const std::string what = std::string(req.method_string()) + " " + std::string(req.target());
-  fire_events(decision, what);
+  if (decision.any())
+    fire_events(decision, std::string(req.method_string()) + " " + std::string(req.target()));
 
   co_await wait(decision.request_delay);
   if (host_->link_closed()) co_return false;
@@ -340,7 +370,7 @@ Task<bool> Session::one_request() {
   // Forward the request, streaming its body.
   const bool expect_continue = req[bhttp::field::expect] == "100-continue";
   bhttp::request_serializer<bhttp::buffer_body> sr{req};
-  {
+  if (expect_continue) {  // otherwise the header leaves with the body, in one send
     auto [ec, n] = co_await bhttp::async_write_header(upstream_, sr, nothrow);
     host_->count_bytes(true, n);
     if (ec) co_return false;
