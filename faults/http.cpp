@@ -97,7 +97,8 @@ constexpr std::string_view kResetAttrs[] = {"after_bytes"};
 constexpr std::string_view kTruncateAttrs[] = {"bytes"};
 constexpr std::string_view kDribbleAttrs[] = {"size", "delay"};
 constexpr std::string_view kStatusAttrs[] = {"status", "body"};
-constexpr std::string_view kCommonAttrs[] = {"match", "first", "every", "quota", "ramp"};
+constexpr std::string_view kCommonAttrs[] = {"match", "first", "every",
+                                             "quota", "ramp",  "max_active"};
 constexpr std::string_view kRampKeys[] = {"from", "to", "over"};
 constexpr std::string_view kMatchKeys[] = {"method",  "path",         "path_prefix",  "path_regex",
                                            "headers", "header_regex", "body_contains"};
@@ -706,6 +707,8 @@ Result<Settings> parse_settings(const TypeInfo& type, const Tree& attributes, do
     if (auto e = read_int(*v, "first", "first", 0, kNoMax, s.first)) return fail(*e);
   if (const auto* v = given(*attrs, "every"))
     if (auto e = read_int(*v, "every", "every", 0, kNoMax, s.every)) return fail(*e);
+  if (const auto* v = given(*attrs, "max_active"))
+    if (auto e = read_int(*v, "max_active", "max_active", 0, kNoMax, s.max_active)) return fail(*e);
   if (const auto* v = given(*attrs, "quota")) {
     Quota q;
     if (auto e = parse_quota(*v, q)) return fail(*e);
@@ -761,6 +764,7 @@ Tree to_tree(const Settings& s) {
   if (!match_is_empty(s.match)) out["match"] = match_tree(s.match);
   if (s.first > 0) out["first"] = tree_of(s.first);
   if (s.every > 0) out["every"] = tree_of(s.every);
+  if (s.max_active > 0) out["max_active"] = tree_of(s.max_active);
   if (s.ramp) {
     TreeMap ramp;
     ramp["from"] = Tree{s.ramp->from};
@@ -861,6 +865,10 @@ Decision decide(std::span<const Fault* const> faults, const Request& request, Rn
       p = s.ramp->from + (s.ramp->to - s.ramp->from) * done;
     }
     if (!rng.chance(p)) continue;
+    if (s.max_active > 0) {
+      if (!fault->shared || !fault->shared->try_acquire(s.max_active)) continue;
+      d.slots.push_back(std::make_shared<ActiveSlot>(fault->shared));
+    }
     d.fired.push_back(fault->name);
     if (fault->shared) fault->shared->acted.fetch_add(1, std::memory_order_relaxed);
     switch (s.kind) {

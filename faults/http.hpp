@@ -97,6 +97,7 @@ struct Settings {
   double probability = 1.0;             // per request, from the link's seeded generator
   std::int64_t first = 0;               // > 0: only the first N matching requests
   std::int64_t every = 0;               // > 0: only every K-th matching request
+  std::int64_t max_active = 0;          // > 0: at most this many requests under the fault at once
   std::optional<Quota> quota;           // fires once the window's quota is spent
   std::optional<ProbabilityRamp> ramp;  // replaces `probability` when set
   // abort, status: the answer. abort's status defaults to 503 (429 with a
@@ -151,12 +152,35 @@ class Shared {
   // Requests the fault acted on, for metrics (any thread reads it).
   std::atomic<std::uint64_t> acted{0};
 
+  // max_active: a request takes a slot while the fault acts on it.
+  bool try_acquire(std::int64_t max) {
+    auto n = active_.load(std::memory_order_relaxed);
+    while (n < max)
+      if (active_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) return true;
+    return false;
+  }
+  void release() { active_.fetch_sub(1, std::memory_order_acq_rel); }
+  std::int64_t active() const { return active_.load(std::memory_order_relaxed); }
+
  private:
   std::mutex mutex_;
   std::int64_t matched_ = 0;
   bool window_started_ = false;  // the window opens at the first request seen
   TimePoint window_start_{};
   std::int64_t window_count_ = 0;
+  std::atomic<std::int64_t> active_{0};
+};
+
+// A max_active slot, given back when the request is over (the Decision
+// that holds it is dropped).
+struct ActiveSlot {
+  std::shared_ptr<Shared> shared;
+  explicit ActiveSlot(std::shared_ptr<Shared> s) : shared(std::move(s)) {}
+  ~ActiveSlot() {
+    if (shared) shared->release();
+  }
+  ActiveSlot(const ActiveSlot&) = delete;
+  ActiveSlot& operator=(const ActiveSlot&) = delete;
 };
 
 struct Fault {
@@ -187,7 +211,8 @@ struct Decision {
   std::optional<std::int64_t> truncate_bytes;
   std::int64_t dribble_size = 0;  // > 0: dribble the body
   Duration dribble_delay{0};
-  std::vector<std::string> fired;  // names of the faults that acted
+  std::vector<std::string> fired;                  // names of the faults that acted
+  std::vector<std::shared_ptr<ActiveSlot>> slots;  // max_active slots held for this request
 
   bool any() const { return !fired.empty(); }
 };

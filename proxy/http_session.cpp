@@ -49,12 +49,13 @@ class Session {
  private:
   Task<bool> one_request();
   Task<> wait(faults::Duration d);
-  Task<bool> answer(const fh::Decision& d, bool keep_alive, unsigned version);
+  Task<bool> answer(const fh::Decision& d, bool keep_alive, unsigned version, bool head = false);
   Task<bool> drain_request_body(bhttp::request_parser<bhttp::buffer_body>& p);
   Task<bool> relay_request_body(bhttp::request_parser<bhttp::buffer_body>& p,
                                 bhttp::request_serializer<bhttp::buffer_body>& sr);
   Task<bool> relay_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d);
-  Task<bool> replace_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d);
+  Task<bool> replace_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d,
+                              bool head);
   Task<> drop(const fh::Decision& d);
   void fire_events(const fh::Decision& d, const std::string& what);
 
@@ -81,7 +82,7 @@ void Session::fire_events(const fh::Decision& d, const std::string& what) {
 }
 
 // The proxy's own answer (an abort, a quota, a malformed request).
-Task<bool> Session::answer(const fh::Decision& d, bool keep_alive, unsigned version) {
+Task<bool> Session::answer(const fh::Decision& d, bool keep_alive, unsigned version, bool head) {
   bhttp::response<bhttp::string_body> res;
   res.version(version ? version : 11);
   res.result(static_cast<unsigned>(d.status));
@@ -93,7 +94,10 @@ Task<bool> Session::answer(const fh::Decision& d, bool keep_alive, unsigned vers
   res.keep_alive(keep_alive);
   res.prepare_payload();
   host_->count_status(res.result_int());
-  auto [ec, n] = co_await bhttp::async_write(client_, res, nothrow);
+  bhttp::response_serializer<bhttp::string_body> sr{res};
+  // A HEAD answer says how long the body would be, and sends none.
+  auto [ec, n] = head ? co_await bhttp::async_write_header(client_, sr, nothrow)
+                      : co_await bhttp::async_write(client_, sr, nothrow);
   host_->count_bytes(false, n);
   co_return !ec;
 }
@@ -171,7 +175,7 @@ Task<> Session::drop(const fh::Decision& d) {
 // The upstream's status or body replaced: its body is read and dropped, and
 // the replacement goes out with its own length on the same connection.
 Task<bool> Session::replace_response(bhttp::response_parser<bhttp::buffer_body>& p,
-                                     const fh::Decision& d) {
+                                     const fh::Decision& d, bool head) {
   std::string original;
   for (int i = 0; i < 1'000'000 && !p.is_done(); ++i) {
     p.get().body().data = chunk_.data();
@@ -186,16 +190,20 @@ Task<bool> Session::replace_response(bhttp::response_parser<bhttp::buffer_body>&
   res.version(up.version());
   res.result(d.replace_status ? static_cast<unsigned>(*d.replace_status) : up.result_int());
   for (const auto& f : up) {
-    if (f.name() == bhttp::field::content_length || f.name() == bhttp::field::transfer_encoding)
-      continue;
-    res.set(f.name_string(), f.value());
+    // A HEAD answer keeps the upstream's length unless a new body replaces it.
+    const bool length =
+        f.name() == bhttp::field::content_length || f.name() == bhttp::field::transfer_encoding;
+    if (length && (!head || d.replace_body)) continue;
+    res.insert(f.name_string(), f.value());
   }
   res.set("X-Brownout-Fault", d.fired.empty() ? std::string("status") : d.fired.front());
   res.body() = d.replace_body ? *d.replace_body : original;
   res.keep_alive(up.keep_alive());
-  res.prepare_payload();
+  if (!head || d.replace_body) res.prepare_payload();
   host_->count_status(res.result_int());
-  auto [ec, n] = co_await bhttp::async_write(client_, res, nothrow);
+  bhttp::response_serializer<bhttp::string_body> sr{res};
+  auto [ec, n] = head ? co_await bhttp::async_write_header(client_, sr, nothrow)
+                      : co_await bhttp::async_write(client_, sr, nothrow);
   host_->count_bytes(false, n);
   co_return !ec && res.keep_alive();
 }
@@ -274,6 +282,18 @@ Task<bool> Session::one_request() {
   auto& req = rp.get();
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
+  const bool head_request = req.method() == bhttp::verb::head;
+  // The proxy's own answer. A client waiting for 100 Continue holds its body
+  // back: answer at once and close rather than wait for it.
+  auto own_answer = [&](const fh::Decision& d) -> Task<bool> {
+    if (req[bhttp::field::expect] == "100-continue" && !rp.is_done()) {
+      co_await answer(d, false, version, head_request);
+      host_->close_link(false);
+      co_return false;
+    }
+    if (!co_await drain_request_body(rp)) co_return false;
+    co_return co_await answer(d, keep_alive, version, head_request) && keep_alive;
+  };
 
   // What Beast does not frame goes through as bytes, TCP faults and all.
   if (req.method() == bhttp::verb::connect || rp.upgrade()) {
@@ -313,8 +333,7 @@ Task<bool> Session::one_request() {
       bad.status = 400;
       bad.body = from.error.message + "\n";
       bad.content_type = "text/plain; charset=utf-8";
-      if (!co_await drain_request_body(rp)) co_return false;
-      co_return co_await answer(bad, keep_alive, version) && keep_alive;
+      co_return co_await own_answer(bad);
     }
     decision = std::move(*from.value);
     if (fh::strip_fault_headers(headers)) {
@@ -350,10 +369,7 @@ Task<bool> Session::one_request() {
 
   co_await wait(decision.request_delay);
   if (host_->link_closed()) co_return false;
-  if (decision.abort) {
-    if (!co_await drain_request_body(rp)) co_return false;
-    co_return co_await answer(decision, keep_alive, version) && keep_alive;
-  }
+  if (decision.abort) co_return co_await own_answer(decision);
   if (decision.garbage) {
     static constexpr std::string_view kGarbage =
         "\x16\x03\x01 brownout: this is not HTTP \xff\xfe\r\n";
@@ -443,7 +459,7 @@ Task<bool> Session::one_request() {
   if (host_->link_closed()) co_return false;
   bool again;
   if (decision.replace_status || decision.replace_body)
-    again = co_await replace_response(*res, decision);
+    again = co_await replace_response(*res, decision, head);
   else
     again = co_await relay_response(*res, decision);
   if (!again || !keep_alive || !res->get().keep_alive() || !rp.get().keep_alive()) {

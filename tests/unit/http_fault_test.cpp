@@ -307,10 +307,10 @@ TEST_CASE("http fault: unknown attributes are refused, listing the expected ones
   CHECK(e.attribute == "latency");
   CHECK(e.message ==
         "unknown attribute 'latency' for http_delay (expected: delay, jitter, where, match, "
-        "first, every, quota, ramp)");
+        "first, every, quota, ramp, max_active)");
   e = parse_err("http_garbage", M({{"status", N(500)}}));
   CHECK(e.attribute == "status");
-  CHECK(has(e.message, "(expected: match, first, every, quota, ramp)"));
+  CHECK(has(e.message, "(expected: match, first, every, quota, ramp, max_active)"));
   // Another type's attribute is unknown too.
   CHECK(parse_err("http_status", M({{"status", N(500)}, {"headers", M({})}})).attribute ==
         "headers");
@@ -974,4 +974,36 @@ TEST_CASE("http fault: a probability ramp rises from `from` to `to` over its dur
       http::parse_settings(*type, http::Tree{http::TreeMap{{"ramp", http::Tree{bad}}}}, 1.0);
   CHECK_FALSE(refused);
   CHECK(refused.error.attribute == "ramp");
+}
+
+TEST_CASE("http fault: max_active caps how many requests a fault holds at once") {
+  using namespace brownout::faults;
+  const auto* type = http::find_type("http_delay");
+  REQUIRE(type != nullptr);
+  http::TreeMap attrs{{"delay", http::Tree{std::int64_t{1000}}},
+                      {"max_active", http::Tree{std::int64_t{2}}}};
+  auto s = http::parse_settings(*type, http::Tree{attrs}, 1.0);
+  REQUIRE(s);
+  CHECK(s.value->max_active == 2);
+  http::Fault f;
+  f.name = "two";
+  f.settings = *s.value;
+  const http::Fault* list[] = {&f};
+  const http::Headers headers;
+  const http::Request req{"GET", "/", &headers, {}};
+  Rng rng(1);
+  const TimePoint now{};
+  {
+    auto a = http::decide(list, req, rng, now);
+    auto b = http::decide(list, req, rng, now);
+    auto c = http::decide(list, req, rng, now);  // a third while two are held: passes untouched
+    CHECK(a.any());
+    CHECK(b.any());
+    CHECK_FALSE(c.any());
+    CHECK(f.shared->active() == 2);
+  }
+  // The requests are over: their slots are free again.
+  CHECK(f.shared->active() == 0);
+  CHECK(http::decide(list, req, rng, now).any());
+  CHECK(http::to_tree(*s.value).find("max_active") != nullptr);
 }
