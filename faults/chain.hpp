@@ -30,7 +30,7 @@ struct FaultInstance {
   double toxicity = 1.0;
   std::size_t type_index = 0;  // position in all_types(), for per-type counters
   Values values;
-  std::shared_ptr<const Fault> fault;      // a byte-stream fault, or
+  std::shared_ptr<const Fault> fault;       // a byte-stream fault, or
   std::shared_ptr<const http::Fault> http;  // an HTTP fault (protocol = http proxies)
 };
 
