@@ -53,7 +53,8 @@ class Session {
   Task<bool> drain_request_body(bhttp::request_parser<bhttp::buffer_body>& p);
   Task<bool> relay_request_body(bhttp::request_parser<bhttp::buffer_body>& p,
                                 bhttp::request_serializer<bhttp::buffer_body>& sr);
-  Task<bool> relay_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d);
+  Task<bool> relay_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d,
+                            bool head);
   Task<bool> replace_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d,
                               bool head);
   Task<> drop(const fh::Decision& d);
@@ -210,12 +211,21 @@ Task<bool> Session::replace_response(bhttp::response_parser<bhttp::buffer_body>&
 
 // Relays the response body, honouring truncate, reset-after and dribble.
 Task<bool> Session::relay_response(bhttp::response_parser<bhttp::buffer_body>& p,
-                                   const fh::Decision& d) {
+                                   const fh::Decision& d, bool head) {
   bhttp::response_serializer<bhttp::buffer_body> sr{p.get()};
   host_->count_status(p.get().result_int());
   std::int64_t sent = 0;
   std::optional<std::int64_t> limit = d.truncate_bytes;
   if (d.reset_after_bytes && (!limit || *d.reset_after_bytes < *limit)) limit = d.reset_after_bytes;
+  const unsigned status = p.get().result_int();
+  if (head || status == 204 || status == 304) {
+    // No body follows, whatever the length headers say: a serializer would
+    // still end a chunked message with its last chunk, which the client
+    // would read as the start of the next response.
+    auto [ec, n] = co_await bhttp::async_write_header(client_, sr, nothrow);
+    host_->count_bytes(false, n);
+    co_return !ec && p.get().keep_alive();
+  }
   if ((limit && *limit == 0) || d.dribble_size > 0) {
     // The header goes alone: nothing (or little) of the body follows it.
     auto [ec, n] = co_await bhttp::async_write_header(client_, sr, nothrow);
@@ -461,7 +471,7 @@ Task<bool> Session::one_request() {
   if (decision.replace_status || decision.replace_body)
     again = co_await replace_response(*res, decision, head);
   else
-    again = co_await relay_response(*res, decision);
+    again = co_await relay_response(*res, decision, head);
   if (!again || !keep_alive || !res->get().keep_alive() || !rp.get().keep_alive()) {
     boost::system::error_code ec;
     if (!host_->link_closed()) client_.shutdown(Socket::shutdown_send, ec);
