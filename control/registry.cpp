@@ -234,6 +234,46 @@ PopulateResult Registry::populate(const std::vector<ProxySpec>& specs) {
   return out;
 }
 
+void Registry::add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f) {
+  if (f->http)
+    set.http.push_back(std::move(f));
+  else
+    (f->stream == faults::Stream::upstream ? set.upstream : set.downstream).push_back(std::move(f));
+}
+
+faults::Result<std::shared_ptr<faults::FaultInstance>> Registry::make_fault(
+    const std::string& name, const std::string& type_name, const std::string& stream_text,
+    double toxicity, const std::map<std::string, faults::Value>& attributes,
+    const faults::http::Tree& http_attributes, double probability) {
+  using R = faults::Result<std::shared_ptr<faults::FaultInstance>>;
+  auto instance = std::make_shared<faults::FaultInstance>();
+  instance->name = name;
+  instance->type = type_name;
+  instance->stream_text = stream_text;
+  instance->stream =
+      lower(stream_text) == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
+  instance->toxicity = toxicity;
+  if (const faults::FaultType* type = faults::find_type(type_name)) {
+    auto built = faults::build(*type, attributes);
+    if (!built) return R::fail(built.error.message, built.error.attribute);
+    instance->type_index = faults::type_index(*type);
+    instance->values = std::move(built.value->values);
+    instance->fault = std::move(built.value->fault);
+  } else if (const auto* http_type = faults::http::find_type(type_name)) {
+    auto settings = faults::http::parse_settings(*http_type, http_attributes, probability);
+    if (!settings) return R::fail(settings.error.message, settings.error.attribute);
+    auto fault = std::make_shared<faults::http::Fault>();
+    fault->name = name;
+    fault->settings = std::move(*settings.value);
+    fault->added = faults::Clock::now();
+    instance->http = std::move(fault);
+  } else {
+    return R::fail("unknown fault type " + type_name);
+  }
+  instance->id = next_fault_id_++;  // only once it is sure to be used
+  return R::ok(std::move(instance));
+}
+
 Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
   std::lock_guard lock(mutex_);
   struct Plan {
@@ -250,60 +290,19 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
     Plan plan;
     plan.spec = &pp;
     for (const auto& f : pp.faults) {
-      const faults::FaultType* type = faults::find_type(f.type);
-      const faults::http::TypeInfo* http_type = type ? nullptr : faults::http::find_type(f.type);
-      if (!type && !http_type)
-        return ApiError{400, "proxy " + pp.name + ": unknown fault type " + f.type};
       if (f.timed) {
         // The timeline's: keep the instance it may have on right now.
-        if (Entry* e = find(pp.name)) {
-          for (const auto* chain : {&e->faults.upstream, &e->faults.downstream})
+        if (Entry* e = find(pp.name))
+          for (const auto* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http})
             for (const auto& t : *chain)
-              if (t->name == f.name)
-                (t->stream == faults::Stream::upstream ? plan.faults.upstream
-                                                       : plan.faults.downstream)
-                    .push_back(t);
-          for (const auto& t : e->faults.http)
-            if (t->name == f.name) plan.faults.http.push_back(t);
-        }
+              if (t->name == f.name) add_to(plan.faults, t);
         continue;
       }
-      if (http_type) {
-        auto settings = faults::http::parse_settings(
-            *http_type, f.http.value_or(faults::http::Tree{}), f.probability);
-        if (!settings)
-          return ApiError{400,
-                          "proxy " + pp.name + ", fault " + f.name + ": " + settings.error.message};
-        auto instance = std::make_shared<faults::FaultInstance>();
-        instance->id = next_fault_id_++;
-        instance->name = f.name;
-        instance->type = f.type;
-        instance->stream_text = f.stream;
-        instance->toxicity = f.toxicity;
-        auto fault = std::make_shared<faults::http::Fault>();
-        fault->name = f.name;
-        fault->settings = std::move(*settings.value);
-        fault->added = faults::Clock::now();
-        instance->http = std::move(fault);
-        plan.faults.http.push_back(std::move(instance));
-        continue;
-      }
-      auto built = faults::build(*type, f.attributes);
-      if (!built)
-        return ApiError{400, "proxy " + pp.name + ", fault " + f.name + ": " + built.error.message};
-      auto instance = std::make_shared<faults::FaultInstance>();
-      instance->id = next_fault_id_++;
-      instance->name = f.name;
-      instance->type = f.type;
-      instance->type_index = faults::type_index(*type);
-      instance->stream_text = f.stream;
-      instance->stream =
-          f.stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
-      instance->toxicity = f.toxicity;
-      instance->values = std::move(built.value->values);
-      instance->fault = std::move(built.value->fault);
-      (instance->stream == faults::Stream::upstream ? plan.faults.upstream : plan.faults.downstream)
-          .push_back(std::move(instance));
+      auto made = make_fault(f.name, f.type, f.stream, f.toxicity, f.attributes,
+                             f.http.value_or(faults::http::Tree{}), f.probability);
+      if (!made)
+        return ApiError{400, "proxy " + pp.name + ", fault " + f.name + ": " + made.error.message};
+      add_to(plan.faults, std::move(*made.value));
     }
     plan.existing = find(pp.name);
     plan.keep = plan.existing && (plan.existing->spec.listen == pp.listen ||
@@ -430,49 +429,18 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
     if (t->name == name) return ApiError{409, "toxic already exists"};
   const double toxicity = spec.toxicity.value_or(1.0);
   if (auto err = check_toxicity(toxicity)) return *err;
-  if (http_type) {
-    if (e->spec.protocol != "http")
-      return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol http (proxy " +
-                               proxy + " speaks " + e->spec.protocol + ")"};
-    auto settings = faults::http::parse_settings(*http_type, spec.http_attributes,
-                                                 spec.probability.value_or(1.0));
-    if (!settings) return ApiError{400, settings.error.message};
-    auto instance = std::make_shared<faults::FaultInstance>();
-    instance->id = next_fault_id_++;
-    instance->name = name;
-    instance->type = spec.type;
-    instance->stream_text = stream_text;
-    instance->stream = stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
-    instance->toxicity = toxicity;
-    auto fault = std::make_shared<faults::http::Fault>();
-    fault->name = name;
-    fault->settings = std::move(*settings.value);
-    fault->added = faults::Clock::now();
-    instance->http = std::move(fault);
-    e->faults.http.push_back(instance);
-    publish(*e);
-    spdlog::info("proxy {}: fault {} ({}) added", proxy, name, spec.type);
-    record(proxy, "fault_added", name, spec.type, "http");
-    return ToxicView(instance);
-  }
-  auto built = faults::build(*type, spec.attributes);
-  if (!built) return ApiError{400, built.error.message};
-
-  auto instance = std::make_shared<faults::FaultInstance>();
-  instance->id = next_fault_id_++;
-  instance->name = name;
-  instance->type = spec.type;
-  instance->type_index = faults::type_index(*type);
-  instance->stream_text = stream_text;
-  instance->stream = stream == "upstream" ? faults::Stream::upstream : faults::Stream::downstream;
-  instance->toxicity = toxicity;
-  instance->values = std::move(built.value->values);
-  instance->fault = std::move(built.value->fault);
-  (instance->stream == faults::Stream::upstream ? e->faults.upstream : e->faults.downstream)
-      .push_back(instance);
+  if (http_type && e->spec.protocol != "http")
+    return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol http (proxy " +
+                             proxy + " speaks " + e->spec.protocol + ")"};
+  auto made = make_fault(name, spec.type, stream_text, toxicity, spec.attributes,
+                         spec.http_attributes, spec.probability.value_or(1.0));
+  if (!made) return ApiError{400, made.error.message};
+  std::shared_ptr<const faults::FaultInstance> instance = std::move(*made.value);
+  add_to(e->faults, instance);
   publish(*e);
-  spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type, stream);
-  record(proxy, "fault_added", name, spec.type, stream);
+  spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type,
+               instance->http ? "http" : stream);
+  record(proxy, "fault_added", name, spec.type, instance->http ? "http" : stream);
   return ToxicView(instance);
 }
 

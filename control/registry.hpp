@@ -145,6 +145,13 @@ class Registry {
   std::optional<ApiError> start(Entry& e);
   void stop(Entry& e);
   void publish(Entry& e, bool flush_pending = true);
+  // A configured fault (byte-stream or HTTP) with a fresh id, or why its
+  // attributes are refused; and where it goes in a chain set.
+  faults::Result<std::shared_ptr<faults::FaultInstance>> make_fault(
+      const std::string& name, const std::string& type, const std::string& stream_text,
+      double toxicity, const std::map<std::string, faults::Value>& attributes,
+      const faults::http::Tree& http_attributes, double probability);
+  static void add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f);
   void record(const std::string& proxy, const std::string& action, const std::string& fault = {},
               const std::string& type = {}, const std::string& detail = {});
   Entry* find(const std::string& name);
