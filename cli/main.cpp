@@ -182,11 +182,28 @@ int main(int argc, char** argv) {
                     "HTTP faults: which requests, KEY=VALUE (method, path, path_prefix, "
                     "path_regex, body_contains, header.NAME)")
         ->group("HTTP fault options");
-    sub->add_option("--probability", fa.probability, "HTTP faults: chance per request, 0..1")
-        ->group("HTTP fault options")
+  };
+  auto add_control_options = [&](CLI::App* sub) {
+    const char* group = "Every fault";
+    sub->add_option("--probability", fa.probability,
+                    "Chance per chunk (per request for HTTP faults), 0..1")
+        ->group(group)
         ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--clients", fa.clients,
+                    "Only clients in these CIDR blocks (repeatable), e.g. 10.0.0.0/8")
+        ->group(group)
+        ->delimiter(',');
+    sub->add_option("--after", fa.after, "Start acting after this long, e.g. 30s")->group(group);
+    sub->add_option("--for", fa.for_, "Remove the fault after it acted this long, e.g. 2m")
+        ->group(group);
+    sub->add_option("--count", fa.count, "Remove the fault after it acted N times")
+        ->group(group)
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--flap", fa.flap, "Turn on and off in turn: ON/OFF, e.g. 5s/10s")
+        ->group(group);
   };
   add_http_options(fadd);
+  add_control_options(fadd);
   fadd->footer(
       "Examples:\n  brownout fault add db latency --latency 300ms --jitter 50ms\n"
       "  brownout fault add api bandwidth --rate 64KiB/s --stream up --toxicity 0.5\n"
@@ -198,6 +215,7 @@ int main(int argc, char** argv) {
   auto* fupd_tox = fupd->add_option("--toxicity", toxicity, "Share of connections affected, 0..1");
   add_attr_options(fupd);
   add_http_options(fupd);
+  add_control_options(fupd);
   fupd->footer("Example:\n  brownout fault update db latency_downstream --latency 800ms");
   auto* frm = fault->add_subcommand("remove", "Remove a fault");
   frm->add_option("proxy", fa.proxy, "Proxy name")->required();

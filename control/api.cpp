@@ -113,7 +113,8 @@ faults::http::Tree json_tree(const json::value& v) {
 
 json::object toxic_json(const faults::FaultInstance& t) {
   json::object attrs;
-  for (const auto& [k, v] : t.values.items) attrs[k] = v;
+  for (const auto& [k, v] : t.values.items)
+    std::visit([&, key = k](const auto& x) { attrs[key] = x; }, v);
   if (t.http) {
     auto tree = tree_json(faults::http::to_tree(t.http->settings));
     if (tree.is_object()) attrs = std::move(tree.as_object());
@@ -125,6 +126,18 @@ json::object toxic_json(const faults::FaultInstance& t) {
   o["stream"] = t.stream_text;
   o["toxicity"] = number(t.toxicity);
   if (t.http) o["probability"] = number(t.http->settings.probability);
+  // Brownout's controls appear when used, so a Toxiproxy toxic looks the same.
+  if (!t.http && t.probability < 1.0) o["probability"] = number(t.probability);
+  const auto c = controls_of(t);
+  if (c.clients) {
+    json::array a;
+    for (const auto& b : *c.clients) a.emplace_back(b);
+    o["clients"] = std::move(a);
+  }
+  if (c.after_ms) o["after"] = *c.after_ms;
+  if (c.for_ms) o["for"] = *c.for_ms;
+  if (c.count) o["count"] = *c.count;
+  if (c.flap) o["flap"] = json::object{{"on", c.flap->first}, {"off", c.flap->second}};
   return o;
 }
 
@@ -245,6 +258,49 @@ std::optional<ApiError> read_attributes(const json::object& o,
   return std::nullopt;
 }
 
+std::optional<ApiError> read_millis(const json::object& o, const char* key,
+                                    std::optional<std::int64_t>& out) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (v->is_int64() && v->as_int64() >= 0) {
+    out = v->as_int64();
+  } else if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    out = static_cast<std::int64_t>(v->as_uint64());
+  } else if (v->is_double() && v->as_double() >= 0 && v->as_double() < 9e18 &&
+             v->as_double() == static_cast<double>(static_cast<std::int64_t>(v->as_double()))) {
+    out = static_cast<std::int64_t>(v->as_double());
+  } else {
+    return ApiError{
+        400, std::string(key) + " must be a non-negative integer, got " + json::serialize(*v)};
+  }
+  return std::nullopt;
+}
+
+// Brownout's controls at the toxic's top level: clients, after, for, count, flap.
+std::optional<ApiError> read_controls(const json::object& o, FaultControls& out) {
+  if (const auto* v = o.if_contains("clients"); v && !v->is_null()) {
+    if (!v->is_array()) return ApiError{400, "clients must be a list of CIDR strings"};
+    out.clients.emplace();
+    for (const auto& item : v->as_array()) {
+      if (!item.is_string()) return ApiError{400, "clients must be a list of CIDR strings"};
+      out.clients->emplace_back(item.as_string());
+    }
+  }
+  for (auto err : {read_millis(o, "after", out.after_ms), read_millis(o, "for", out.for_ms),
+                   read_millis(o, "count", out.count)})
+    if (err) return err;
+  if (const auto* v = o.if_contains("flap"); v && !v->is_null()) {
+    if (!v->is_object()) return ApiError{400, "flap must be an object {\"on\": ms, \"off\": ms}"};
+    std::optional<std::int64_t> on, off;
+    for (auto err :
+         {read_millis(v->as_object(), "on", on), read_millis(v->as_object(), "off", off)})
+      if (err) return ApiError{400, "flap." + err->message};
+    if (!on || !off) return ApiError{400, "flap needs both on and off (milliseconds)"};
+    out.flap = std::pair{*on, *off};
+  }
+  return std::nullopt;
+}
+
 std::variant<ProxySpec, ApiError> proxy_spec(const json::value& v, const std::string& where) {
   if (!v.is_object()) return type_error(v, where, "proxy object");
   const auto& o = v.as_object();
@@ -332,6 +388,31 @@ ApiResponse Api::metrics() const {
           line("brownout_http_fault_acted_total",
                proxy_label(p.name) + ",fault=\"" + t->name + "\",type=\"" + t->type + "\"",
                t->http->shared->acted.load(std::memory_order_relaxed));
+  }
+  {
+    out +=
+        "# HELP brownout_fault_acted_total Links (stream faults) or connections "
+        "(connection-level faults) each fault acted on.\n"
+        "# TYPE brownout_fault_acted_total counter\n";
+    std::string figures;
+    for (const auto& p : registry_.list())
+      for (const auto& t : p.toxics) {
+        if (!t->fault) continue;
+        const auto labels =
+            proxy_label(p.name) + ",fault=\"" + t->name + "\",type=\"" + t->type + "\"";
+        line("brownout_fault_acted_total", labels, t->fired->load(std::memory_order_relaxed));
+        if (!t->shared) continue;
+        faults::Gauges g;
+        t->fault->gauges(t->shared.get(), g);
+        for (const auto& [figure, value] : g)
+          figures += "brownout_fault_state{" + labels + ",figure=\"" + std::string(figure) +
+                     "\"} " + std::to_string(value) + "\n";
+      }
+    out +=
+        "# HELP brownout_fault_state What connection-level faults hold now: active, queued, "
+        "and how many they refused, hung or delayed so far.\n"
+        "# TYPE brownout_fault_state gauge\n" +
+        figures;
   }
   family("brownout_upstream_connect_failures_total", "counter", "Upstream connections that failed.",
          [&](const char* n, const std::string& p, const proxy::ProxyCounters& c) {
@@ -546,9 +627,10 @@ ApiResponse Api::handle(const ApiRequest& req) {
            {read_string(o, "type", type), read_string(o, "name", spec.name),
             read_string(o, "stream", spec.stream), read_number(o, "toxicity", spec.toxicity)})
         if (err) return error_response(*err);
+      if (auto err = read_number(o, "probability", spec.probability)) return error_response(*err);
+      if (auto err = read_controls(o, spec.controls)) return error_response(*err);
       if (type && faults::http::find_type(*type)) {
         // HTTP faults: attributes hold objects (match, headers, quota).
-        if (auto err = read_number(o, "probability", spec.probability)) return error_response(*err);
         if (const auto* a = o.if_contains("attributes"); a && !a->is_null()) {
           if (!a->is_object()) return error_response(type_error(*a, "attributes", "object"));
           spec.http_attributes = json_tree(*a);
@@ -585,8 +667,9 @@ ApiResponse Api::handle(const ApiRequest& req) {
     const auto& o = v.as_object();
     const bool http_fault = faults::http::find_type(std::get<ToxicView>(current)->type);
     if (auto err = read_number(o, "toxicity", patch.toxicity)) return error_response(*err);
+    if (auto err = read_number(o, "probability", patch.probability)) return error_response(*err);
+    if (auto err = read_controls(o, patch.controls)) return error_response(*err);
     if (http_fault) {
-      if (auto err = read_number(o, "probability", patch.probability)) return error_response(*err);
       if (const auto* a = o.if_contains("attributes"); a && !a->is_null()) {
         if (!a->is_object()) return error_response(type_error(*a, "attributes", "object"));
         patch.http_attributes = json_tree(*a);

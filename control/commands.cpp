@@ -9,6 +9,7 @@
 #include "control/client.hpp"
 #include "control/profile.hpp"
 #include "control/timeline.hpp"
+#include "faults/cidr.hpp"
 #include "faults/http.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
@@ -83,6 +84,18 @@ const faults::AttrSpec* spec_of(const faults::FaultType& type, std::string_view 
   return nullptr;
 }
 
+const char* kind_name(const faults::AttrSpec& s) {
+  switch (s.kind) {
+    case faults::AttrKind::number:
+      return "number";
+    case faults::AttrKind::choice:
+      return "choice";
+    case faults::AttrKind::integer:
+      break;
+  }
+  return "integer";
+}
+
 std::string summary(const json::value& toxic) {
   const std::string type = str(toxic, "type");
   std::string out = type;
@@ -135,6 +148,23 @@ std::optional<json::object> attributes_for(const Context& c, const faults::Fault
                           " (it has: " + (have.empty() ? "none" : have) + ")");
       return std::nullopt;
     }
+    if (s->kind == faults::AttrKind::choice) {
+      attrs[name] = text;  // the server names the words it takes
+      continue;
+    }
+    if (s->kind == faults::AttrKind::number) {
+      std::string t = text;
+      if (!t.empty() && t.back() == '%') t.pop_back();
+      double d = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
+      if (t.empty() || ec != std::errc() || p != t.data() + t.size()) {
+        exit = usage(
+            c, "--" + name + ": '" + text + "' is not a number (" + std::string(s->unit) + ")");
+        return std::nullopt;
+      }
+      attrs[name] = d;
+      continue;
+    }
     auto v = faults::parse_quantity(text, s->unit);
     if (!v) {
       exit = usage(c, "--" + name + ": " + v.error.message);
@@ -143,6 +173,47 @@ std::optional<json::object> attributes_for(const Context& c, const faults::Fault
     attrs[name] = *v.value;
   }
   return attrs;
+}
+
+// --probability, --clients, --after, --for, --count, --flap into the body.
+bool add_controls(const Context& c, const FaultArgs& a, json::object& body, int& exit) {
+  if (a.probability) body["probability"] = *a.probability;
+  if (!a.clients.empty()) {
+    json::array list;
+    for (const auto& text : a.clients) {
+      if (auto b = faults::parse_cidr(text); !b) {
+        exit = usage(c, "--clients: " + b.error.message);
+        return false;
+      }
+      list.emplace_back(text);
+    }
+    body["clients"] = std::move(list);
+  }
+  const auto duration = [&](const char* flag, const std::optional<std::string>& text,
+                            const char* key) {
+    if (!text) return true;
+    auto ms = faults::parse_quantity(*text, "ms");
+    if (!ms) {
+      exit = usage(c, std::string(flag) + ": " + ms.error.message);
+      return false;
+    }
+    body[key] = *ms.value;
+    return true;
+  };
+  if (!duration("--after", a.after, "after") || !duration("--for", a.for_, "for")) return false;
+  if (a.count) body["count"] = *a.count;
+  if (a.flap) {
+    const auto slash = a.flap->find('/');
+    auto on = faults::parse_quantity(a.flap->substr(0, slash), "ms");
+    auto off = slash == std::string::npos ? decltype(on){}
+                                          : faults::parse_quantity(a.flap->substr(slash + 1), "ms");
+    if (!on || !off) {
+      exit = usage(c, "--flap: give ON/OFF durations, such as 5s/10s");
+      return false;
+    }
+    body["flap"] = json::object{{"on", *on.value}, {"off", *off.value}};
+  }
+  return true;
 }
 
 std::optional<std::string> stream_name(const std::string& s) {
@@ -370,13 +441,13 @@ int fault_add(const Context& c, const FaultArgs& a) {
     for (const auto& t : faults::http::types()) have += ", " + std::string(t.name);
     return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
   }
-  if (!http && (!a.set.empty() || !a.header.empty() || !a.match.empty() || a.probability))
-    return usage(c, "--set, --header, --match and --probability are for HTTP faults (http_*)");
+  if (!http && (!a.set.empty() || !a.header.empty() || !a.match.empty()))
+    return usage(c, "--set, --header and --match are for HTTP faults (http_*)");
   int exit = kOk;
   auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
   json::object body{{"type", a.type}, {"attributes", *attrs}};
-  if (a.probability) body["probability"] = *a.probability;
+  if (!add_controls(c, a, body, exit)) return exit;
   if (a.name) body["name"] = *a.name;
   if (a.stream) {
     auto s = stream_name(*a.stream);
@@ -408,7 +479,7 @@ int fault_update(const Context& c, const FaultArgs& a) {
   auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
   json::object body{{"attributes", *attrs}};
-  if (a.probability) body["probability"] = *a.probability;
+  if (!add_controls(c, a, body, exit)) return exit;
   if (a.toxicity) {
     if (!(*a.toxicity >= 0 && *a.toxicity <= 1))
       return usage(c, "--toxicity: must be between 0 and 1");
@@ -435,13 +506,18 @@ int fault_types(const Context& c) {
     json::array out;
     for (const auto* t : faults::all_types()) {
       json::array attrs;
-      for (const auto& s : t->attributes)
-        attrs.push_back(json::object{{"name", s.name},
-                                     {"unit", s.unit},
-                                     {"default", s.default_value},
-                                     {"min", s.min},
-                                     {"max", s.max},
-                                     {"help", s.help}});
+      for (const auto& s : t->attributes) {
+        json::object a{{"name", s.name},      {"unit", s.unit}, {"default", s.default_value},
+                       {"min", s.min},        {"max", s.max},   {"help", s.help},
+                       {"kind", kind_name(s)}};
+        if (s.kind == faults::AttrKind::choice) {
+          json::array words;
+          for (auto w : s.words()) words.emplace_back(w);
+          a["default"] = words.empty() ? json::value() : words.front();
+          a["choices"] = std::move(words);
+        }
+        attrs.push_back(std::move(a));
+      }
       out.push_back(
           json::object{{"type", t->name}, {"summary", t->summary}, {"attributes", attrs}});
     }
@@ -450,16 +526,25 @@ int fault_types(const Context& c) {
   std::vector<std::vector<std::string>> rows{{"TYPE", "ATTRIBUTE", "UNIT", "DEFAULT", "MEANING"}};
   for (const auto* t : faults::all_types()) {
     rows.push_back({std::string(t->name), "", "", "", std::string(t->summary)});
-    for (const auto& s : t->attributes)
+    for (const auto& s : t->attributes) {
+      if (s.kind == faults::AttrKind::choice) {
+        std::string words;
+        for (auto w : s.words()) words += (words.empty() ? "" : "|") + std::string(w);
+        rows.push_back({"", "--" + std::string(s.name), words, std::string(s.words().front()),
+                        std::string(s.help)});
+        continue;
+      }
       rows.push_back({"", "--" + std::string(s.name),
                       faults::accepted_units(s.unit) == std::string(s.unit)
                           ? std::string(s.unit)
                           : std::string(s.unit) + " (or " + faults::accepted_units(s.unit) + ")",
                       std::to_string(s.default_value), std::string(s.help)});
+    }
   }
   print_table(c.out, rows);
-  c.out << "\nEvery fault also takes --name, --stream up|down (default down) and --toxicity 0..1 "
-           "(default 1).\n";
+  c.out << "\nEvery fault also takes --name, --stream up|down (default down), --toxicity 0..1 "
+           "(share of\nconnections, default 1), --probability 0..1 (share of chunks), --clients "
+           "CIDR,...,\n--after, --for and --count (remove after N actions), --flap ON/OFF.\n";
   std::vector<std::vector<std::string>> http{{"HTTP TYPE", "ATTRIBUTES", "MEANING"}};
   for (const auto& t : faults::http::types()) {
     std::string names;

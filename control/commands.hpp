@@ -38,9 +38,14 @@ struct FaultArgs {
   std::optional<std::string> stream;  // "up", "down", "upstream", "downstream"
   std::optional<double> toxicity;
   std::vector<std::pair<std::string, std::string>> attributes;  // name -> text with units
-  // HTTP faults: --set KEY=VALUE, --header NAME=VALUE, --match KEY=VALUE, --probability P.
+  // HTTP faults: --set KEY=VALUE, --header NAME=VALUE, --match KEY=VALUE.
   std::vector<std::string> set, header, match;
+  // Every fault: chance per chunk (per request for HTTP), client CIDR blocks,
+  // and the schedule (durations with units; flap as ON/OFF, e.g. 5s/10s).
   std::optional<double> probability;
+  std::vector<std::string> clients;
+  std::optional<std::string> after, for_, flap;
+  std::optional<std::int64_t> count;
 };
 int fault_add(const Context& c, const FaultArgs& a);
 int fault_update(const Context& c, const FaultArgs& a);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -200,6 +201,84 @@ class Loader {
   }
 
  public:
+  // A value of any attribute: a word for a choice, a number (or "N%") for a
+  // number, a quantity for an integer.
+  std::optional<faults::Value> get_attribute(const faults::AttrSpec& spec, const toml::node& n) {
+    if (spec.kind == faults::AttrKind::choice) {
+      if (auto s = n.value_exact<std::string>()) return faults::Value{*s};
+      std::string words;
+      for (auto w : spec.words()) words += (words.empty() ? "\"" : ", \"") + std::string(w) + "\"";
+      error(pos(n), "attribute '" + std::string(spec.name) + "' must be one of " + words +
+                        ", got " + type_name(n));
+      return std::nullopt;
+    }
+    if (spec.kind == faults::AttrKind::number) {
+      if (n.is_floating_point() || n.is_integer()) return faults::Value{*n.value<double>()};
+      if (auto s = n.value_exact<std::string>()) {
+        std::string text = *s;
+        if (!text.empty() && text.back() == '%') text.pop_back();
+        double d = 0;
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+        if (!text.empty() && ec == std::errc() && p == text.data() + text.size())
+          return faults::Value{d};
+      }
+      error(pos(n), "attribute '" + std::string(spec.name) + "' must be a number in " +
+                        std::string(spec.unit) + " (such as 0.5 or \"0.5%\"), got " + type_name(n));
+      return std::nullopt;
+    }
+    if (auto q = get_quantity(spec, n)) return faults::Value{*q};
+    return std::nullopt;
+  }
+
+  // Brownout's controls, for every fault type: probability, clients, after,
+  // for, count, flap. Returns false when `key` is not one of them.
+  bool parse_control(const std::string& key, const toml::node& v, ProfileFault& f) {
+    auto& c = f.controls;
+    if (key == "probability") {
+      if (auto p = get_probability("probability", v)) f.probability = *p;
+    } else if (key == "clients") {
+      const auto* a = v.as_array();
+      if (!a) {
+        error(pos(v), "'clients' must be a list of CIDR strings, got " + type_name(v));
+        return true;
+      }
+      c.clients.emplace();
+      for (const auto& item : *a) {
+        auto s = item.value_exact<std::string>();
+        if (!s) {
+          error(pos(item),
+                "'clients' entries must be strings such as \"10.0.0.0/8\", got " + type_name(item));
+          continue;
+        }
+        if (auto b = faults::parse_cidr(*s); !b) error(pos(item), b.error.message);
+        c.clients->push_back(*s);
+      }
+    } else if (key == "after") {
+      if (auto ms = get_duration("after", v)) c.after_ms = *ms;
+    } else if (key == "for") {
+      if (auto ms = get_duration("for", v)) c.for_ms = *ms;
+    } else if (key == "count") {
+      if (auto i = v.value_exact<std::int64_t>(); i && *i >= 0)
+        c.count = *i;
+      else
+        error(pos(v), "'count' must be a non-negative integer, got " + type_name(v));
+    } else if (key == "flap") {
+      const auto* t = v.as_table();
+      const toml::node* on = t ? t->get("on") : nullptr;
+      const toml::node* off = t ? t->get("off") : nullptr;
+      if (!on || !off || t->size() != 2) {
+        error(pos(v), "'flap' must be a table { on = \"5s\", off = \"10s\" }");
+        return true;
+      }
+      auto a = get_duration("flap.on", *on);
+      auto b = get_duration("flap.off", *off);
+      if (a && b) c.flap = std::pair{*a, *b};
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   // A value of an attribute declared in `unit`: a string with units or a bare integer.
   std::optional<std::int64_t> get_quantity(const faults::AttrSpec& spec, const toml::node& n) {
     if (auto i = n.value_exact<std::int64_t>()) return *i;
@@ -271,6 +350,8 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
       }
     } else if (key == "toxicity") {
       if (auto p = get_probability("toxicity", v)) f.toxicity = *p;
+    } else if (parse_control(key, v, f)) {
+      continue;
     } else if (type) {
       const faults::AttrSpec* spec = nullptr;
       for (const auto& a : type->attributes)
@@ -278,12 +359,15 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
       if (!spec) {
         std::vector<std::string> expected;
         for (const auto& a : type->attributes) expected.emplace_back(a.name);
+        for (const char* c : {"name", "stream", "toxicity", "probability", "clients", "after",
+                              "for", "count", "flap"})
+          expected.emplace_back(c);
         error(pos(k), unknown_key_message("attribute", key, expected,
                                           "for fault type " + std::string(type->name)));
         ok = false;
         continue;
       }
-      if (auto q = get_quantity(*spec, v)) {
+      if (auto q = get_attribute(*spec, v)) {
         f.attributes[key] = *q;
         attr_pos[key] = pos(v);
       } else {
@@ -304,6 +388,8 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
 }
 
 void Loader::add_fault(ProfileFault f, RawProxy& proxy) {
+  faults::FaultInstance probe;
+  if (auto err = resolve_controls(f.controls, probe)) error(f.where, *err);
   for (const auto& other : proxy.faults)
     if (!f.name.empty() && other.name == f.name)
       error(f.where, "proxy '" + proxy.name + "' already has a fault named '" + f.name +
@@ -352,8 +438,8 @@ void Loader::parse_http_fault(const toml::table& t, const faults::http::TypeInfo
       if (auto s = get_string(k, v)) f.stream = *s;
     } else if (key == "toxicity") {
       if (auto p = get_probability("toxicity", v)) f.toxicity = *p;
-    } else if (key == "probability") {
-      if (auto p = get_probability("probability", v)) f.probability = *p;
+    } else if (parse_control(key, v, f)) {
+      continue;
     } else {
       attrs[key] = to_tree(v);
       at[key] = pos(k);
@@ -976,6 +1062,8 @@ std::string to_toml(const Profile& profile) {
         if (type)
           for (const auto& a : type->attributes)
             if (a.name == k) unit = a.unit;
+        if (const auto* d = std::get_if<double>(&v)) ft.insert(k, *d);
+        if (const auto* w = std::get_if<std::string>(&v)) ft.insert(k, *w);
         const auto* i = std::get_if<std::int64_t>(&v);
         if (!i) continue;
         // The short form with units only when it reads back as the same value.
@@ -987,6 +1075,19 @@ std::string to_toml(const Profile& profile) {
         else
           ft.insert(k, *i);
       }
+      if (f.probability != 1.0 && !f.http) ft.insert("probability", f.probability);
+      const auto& c = f.controls;
+      if (c.clients) {
+        toml::array a;
+        for (const auto& b : *c.clients) a.push_back(b);
+        ft.insert("clients", std::move(a));
+      }
+      const auto ms = [](std::int64_t v) { return faults::format_quantity(v, "ms"); };
+      if (c.after_ms) ft.insert("after", ms(*c.after_ms));
+      if (c.for_ms) ft.insert("for", ms(*c.for_ms));
+      if (c.count) ft.insert("count", *c.count);
+      if (c.flap)
+        ft.insert("flap", toml::table{{"on", ms(c.flap->first)}, {"off", ms(c.flap->second)}});
       fs.push_back(std::move(ft));
     }
     if (!fs.empty()) t.insert("fault", std::move(fs));

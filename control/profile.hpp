@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/controls.hpp"
 #include "faults/attributes.hpp"
 #include "faults/http.hpp"
 
@@ -40,8 +41,9 @@ struct ProfileFault {
   // HTTP faults (http_* types): the attributes as a tree, and the
   // per-request probability.
   std::optional<faults::http::Tree> http;
-  double probability = 1.0;
-  bool timed = false;  // named by a phase: on only during the phases that name it
+  double probability = 1.0;  // per request (HTTP), per chunk (stream faults)
+  FaultControls controls;    // clients, after, for, count, flap
+  bool timed = false;        // named by a phase: on only during the phases that name it
   SourcePos where;
 };
 

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "faults/registry.hpp"
+#include "faults/units.hpp"
 
 namespace brownout::control {
 
@@ -54,9 +55,90 @@ void Registry::record(const std::string& proxy, const std::string& action, const
   events_->emit(std::move(e));
 }
 
+Registry::Registry(proxy::Engine& engine, proxy::EventSink* events)
+    : engine_(engine), events_(events) {
+  scheduler_ = std::thread([this] { run_scheduler(); });
+}
+
 Registry::~Registry() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  scheduler_.join();
   std::lock_guard lock(mutex_);
   for (auto& [name, e] : proxies_) stop(e);
+}
+
+namespace {
+
+bool acting(const faults::FaultInstance& f, faults::TimePoint now) {
+  if (f.used_up()) return false;
+  return !f.schedule.timed() || faults::active_at(f.schedule, now - f.added);
+}
+
+std::vector<std::uint64_t> live_ids(const faults::ChainSet& set, faults::TimePoint now) {
+  std::vector<std::uint64_t> ids;
+  for (const auto* chain : {&set.upstream, &set.downstream, &set.http, &set.connection})
+    for (const auto& f : *chain)
+      if (acting(*f, now)) ids.push_back(f->id);
+  return ids;
+}
+
+}  // namespace
+
+void Registry::run_scheduler() {
+  set_actor("schedule");
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const auto next = tick(faults::Clock::now());
+    wake_.wait_until(lock, next);
+  }
+}
+
+faults::TimePoint Registry::tick(faults::TimePoint now) {
+  // Bounded: wake at least every 10 s; every 100 ms while a count runs.
+  auto next = now + std::chrono::seconds(10);
+  for (auto& [name, e] : proxies_) {
+    bool changed = false;
+    for (auto* chain :
+         {&e.faults.upstream, &e.faults.downstream, &e.faults.http, &e.faults.connection}) {
+      for (auto it = chain->begin(); it != chain->end();) {
+        const auto& f = **it;
+        const bool timed_out = faults::expired_at(f.schedule, now - f.added);
+        if (timed_out || f.used_up()) {
+          const std::string why =
+              timed_out
+                  ? "its for (" + faults::format_quantity(f.schedule.for_ms, "ms") + ") ran out"
+                  : "it acted " + std::to_string(f.schedule.count) + " times";
+          spdlog::info("proxy {}: fault {} expired: {}", name, f.name, why);
+          record(name, "fault_expired", f.name, f.type, why);
+          it = chain->erase(it);
+          changed = true;
+          continue;
+        }
+        if (f.schedule.count > 0) next = std::min(next, now + std::chrono::milliseconds(100));
+        if (f.schedule.timed())
+          if (auto at = faults::next_change(f.schedule, now - f.added))
+            next = std::min(next, f.added + *at);
+        ++it;
+      }
+    }
+    if (changed || live_ids(e.faults, now) != e.live) {
+      // Say which timed faults turned on or off.
+      const auto ids = live_ids(e.faults, now);
+      for (const auto* chain :
+           {&e.faults.upstream, &e.faults.downstream, &e.faults.http, &e.faults.connection})
+        for (const auto& f : *chain) {
+          const bool was = std::find(e.live.begin(), e.live.end(), f->id) != e.live.end();
+          const bool is = std::find(ids.begin(), ids.end(), f->id) != ids.end();
+          if (was != is) record(name, is ? "fault_on" : "fault_off", f->name, f->type);
+        }
+      publish(e);
+    }
+  }
+  return next;
 }
 
 Registry::Entry* Registry::find(const std::string& name) {
@@ -78,6 +160,7 @@ ProxyView Registry::view(const Entry& e) const {
               e.spec.header_faults};
   v.toxics = e.faults.upstream;
   v.toxics.insert(v.toxics.end(), e.faults.downstream.begin(), e.faults.downstream.end());
+  v.toxics.insert(v.toxics.end(), e.faults.connection.begin(), e.faults.connection.end());
   v.toxics.insert(v.toxics.end(), e.faults.http.begin(), e.faults.http.end());
   return v;
 }
@@ -92,7 +175,7 @@ std::optional<ApiError> Registry::start(Entry& e) {
   if (!e.runtime) e.runtime = engine_.make_proxy(e.spec.name);
   e.runtime->set_upstream(e.spec.upstream);
   e.runtime->set_protocol(e.spec.protocol == "http", e.spec.header_faults);
-  e.runtime->set_faults(std::make_shared<const faults::ChainSet>(e.faults));
+  publish(e);
   // Re-enabling binds the address bound before, as Toxiproxy does.
   auto bound = e.runtime->listen(e.bound.empty() ? e.spec.listen : e.bound);
   if (!bound) return ApiError{500, bound.error.message};
@@ -112,10 +195,17 @@ void Registry::stop(Entry& e) {
 }
 
 void Registry::publish(Entry& e, bool flush_pending) {
+  const auto now = faults::Clock::now();
+  e.live = live_ids(e.faults, now);
   if (!e.runtime) return;
-  auto set = std::make_shared<faults::ChainSet>(e.faults);
+  auto set = std::make_shared<faults::ChainSet>();
+  for (const auto* chain :
+       {&e.faults.upstream, &e.faults.downstream, &e.faults.http, &e.faults.connection})
+    for (const auto& f : *chain)
+      if (acting(*f, now)) add_to(*set, f);
   set->flush_pending = flush_pending;
   e.runtime->set_faults(std::move(set));
+  wake_.notify_all();  // the scheduler looks again at what is timed
 }
 
 std::vector<ProxyView> Registry::list() const {
@@ -237,6 +327,8 @@ PopulateResult Registry::populate(const std::vector<ProxySpec>& specs) {
 void Registry::add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f) {
   if (f->http)
     set.http.push_back(std::move(f));
+  else if (f->connection_level())
+    set.connection.push_back(std::move(f));
   else
     (f->stream == faults::Stream::upstream ? set.upstream : set.downstream).push_back(std::move(f));
 }
@@ -244,9 +336,14 @@ void Registry::add_to(faults::ChainSet& set, std::shared_ptr<const faults::Fault
 faults::Result<std::shared_ptr<faults::FaultInstance>> Registry::make_fault(
     const std::string& name, const std::string& type_name, const std::string& stream_text,
     double toxicity, const std::map<std::string, faults::Value>& attributes,
-    const faults::http::Tree& http_attributes, double probability) {
+    const faults::http::Tree& http_attributes, double probability, const FaultControls& controls) {
   using R = faults::Result<std::shared_ptr<faults::FaultInstance>>;
+  if (!(probability >= 0.0 && probability <= 1.0))
+    return R::fail("probability must be between 0 and 1, got " + fmt::format("{}", probability),
+                   "probability");
   auto instance = std::make_shared<faults::FaultInstance>();
+  instance->added = faults::Clock::now();
+  if (auto err = resolve_controls(controls, *instance)) return R::fail(*err);
   instance->name = name;
   instance->type = type_name;
   instance->stream_text = stream_text;
@@ -259,6 +356,8 @@ faults::Result<std::shared_ptr<faults::FaultInstance>> Registry::make_fault(
     instance->type_index = faults::type_index(*type);
     instance->values = std::move(built.value->values);
     instance->fault = std::move(built.value->fault);
+    instance->shared = instance->fault->make_shared_state();
+    instance->probability = probability;
   } else if (const auto* http_type = faults::http::find_type(type_name)) {
     auto settings = faults::http::parse_settings(*http_type, http_attributes, probability);
     if (!settings) return R::fail(settings.error.message, settings.error.attribute);
@@ -293,13 +392,14 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       if (f.timed) {
         // The timeline's: keep the instance it may have on right now.
         if (Entry* e = find(pp.name))
-          for (const auto* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http})
+          for (const auto* chain :
+               {&e->faults.upstream, &e->faults.downstream, &e->faults.http, &e->faults.connection})
             for (const auto& t : *chain)
               if (t->name == f.name) add_to(plan.faults, t);
         continue;
       }
       auto made = make_fault(f.name, f.type, f.stream, f.toxicity, f.attributes,
-                             f.http.value_or(faults::http::Tree{}), f.probability);
+                             f.http.value_or(faults::http::Tree{}), f.probability, f.controls);
       if (!made)
         return ApiError{400, "proxy " + pp.name + ", fault " + f.name + ": " + made.error.message};
       add_to(plan.faults, std::move(*made.value));
@@ -387,7 +487,9 @@ std::optional<ApiError> Registry::reset() {
   std::optional<ApiError> first_error;
   for (auto& [name, e] : proxies_) {
     if (auto err = start(e); err && !first_error) first_error = err;
-    if (!e.faults.upstream.empty() || !e.faults.downstream.empty()) record(name, "faults_cleared");
+    if (!e.faults.upstream.empty() || !e.faults.downstream.empty() || !e.faults.http.empty() ||
+        !e.faults.connection.empty())
+      record(name, "faults_cleared");
     e.faults = {};
     publish(e);
   }
@@ -433,14 +535,17 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
     return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol http (proxy " +
                              proxy + " speaks " + e->spec.protocol + ")"};
   auto made = make_fault(name, spec.type, stream_text, toxicity, spec.attributes,
-                         spec.http_attributes, spec.probability.value_or(1.0));
+                         spec.http_attributes, spec.probability.value_or(1.0), spec.controls);
   if (!made) return ApiError{400, made.error.message};
   std::shared_ptr<const faults::FaultInstance> instance = std::move(*made.value);
   add_to(e->faults, instance);
   publish(*e);
   spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type,
                instance->http ? "http" : stream);
-  record(proxy, "fault_added", name, spec.type, instance->http ? "http" : stream);
+  record(proxy, "fault_added", name, spec.type,
+         instance->http                 ? "http"
+         : instance->connection_level() ? "connections"
+                                        : stream);
   return ToxicView(instance);
 }
 
@@ -449,11 +554,14 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
   std::lock_guard lock(mutex_);
   Entry* e = find(proxy);
   if (!e) return not_found();
-  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http}) {
+  for (faults::Chain* chain :
+       {&e->faults.upstream, &e->faults.downstream, &e->faults.http, &e->faults.connection}) {
     for (auto& slot : *chain) {
       if (slot->name != toxic) continue;
       const double toxicity = patch.toxicity.value_or(slot->toxicity);
       if (auto err = check_toxicity(toxicity)) return *err;
+      auto controlled = std::make_shared<faults::FaultInstance>(*slot);
+      if (auto err = resolve_controls(patch.controls, *controlled)) return ApiError{400, *err};
       if (slot->http) {
         // Partial update: the given attributes replace the current ones, key by key.
         auto tree = faults::http::to_tree(slot->http->settings);
@@ -463,7 +571,7 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
             *faults::http::find_type(slot->type), tree,
             patch.probability.value_or(slot->http->settings.probability));
         if (!settings) return ApiError{400, settings.error.message};
-        auto next = std::make_shared<faults::FaultInstance>(*slot);
+        auto next = controlled;
         next->toxicity = toxicity;
         auto fault = std::make_shared<faults::http::Fault>(*slot->http);  // keeps the counters
         fault->settings = std::move(*settings.value);
@@ -475,10 +583,18 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
       }
       auto built = faults::build(*faults::find_type(slot->type), patch.attributes, &slot->values);
       if (!built) return ApiError{400, built.error.message};
-      auto next = std::make_shared<faults::FaultInstance>(*slot);
+      const double probability = patch.probability.value_or(slot->probability);
+      if (!(probability >= 0.0 && probability <= 1.0))
+        return ApiError{
+            400, "probability must be between 0 and 1, got " + fmt::format("{}", probability)};
+      auto next = controlled;
       next->toxicity = toxicity;
+      next->probability = probability;
       next->values = std::move(built.value->values);
       next->fault = std::move(built.value->fault);
+      // The proxy-wide state (a connection count, a shared budget) carries over.
+      if (!next->shared || !next->fault->make_shared_state())
+        next->shared = next->fault->make_shared_state();
       slot = next;
       publish(*e, !patch.keep_pending);
       // A timeline ramp steps every second: keep those out of the info log.
@@ -496,7 +612,8 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
   std::lock_guard lock(mutex_);
   Entry* e = find(proxy);
   if (!e) return not_found();
-  for (faults::Chain* chain : {&e->faults.upstream, &e->faults.downstream, &e->faults.http}) {
+  for (faults::Chain* chain :
+       {&e->faults.upstream, &e->faults.downstream, &e->faults.http, &e->faults.connection}) {
     auto it =
         std::find_if(chain->begin(), chain->end(), [&](const auto& t) { return t->name == toxic; });
     if (it == chain->end()) continue;

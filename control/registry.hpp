@@ -4,15 +4,18 @@
 // to the data plane as a new immutable snapshot.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
+#include "control/controls.hpp"
 #include "control/profile.hpp"
 #include "faults/chain.hpp"
 #include "faults/http.hpp"
@@ -66,8 +69,9 @@ struct ToxicSpec {
   std::map<std::string, faults::Value> attributes;
   // HTTP faults: per-request probability and the attributes as a tree
   // (match, headers and quota are objects).
-  std::optional<double> probability;
+  std::optional<double> probability;  // per request (HTTP), per chunk (stream faults)
   faults::http::Tree http_attributes;
+  FaultControls controls;
 };
 
 struct ToxicPatch {
@@ -75,6 +79,7 @@ struct ToxicPatch {
   std::map<std::string, faults::Value> attributes;
   std::optional<double> probability;
   faults::http::Tree http_attributes;  // merged over the current ones, key by key
+  FaultControls controls;              // what it names replaces the current value
   // Bytes the fault holds keep their release times (a timeline ramp step)
   // instead of going out at once as after an API update.
   bool keep_pending = false;
@@ -94,8 +99,7 @@ struct PopulateResult {
 class Registry {
  public:
   // `events` (optional) receives a record of every change and who made it.
-  explicit Registry(proxy::Engine& engine, proxy::EventSink* events = nullptr)
-      : engine_(engine), events_(events) {}
+  explicit Registry(proxy::Engine& engine, proxy::EventSink* events = nullptr);
 
   // Who is making the changes that follow on this thread (the API sets the
   // client's User-Agent, the timeline "timeline"); recorded in the events.
@@ -138,19 +142,26 @@ class Registry {
     bool running = false;
     faults::ChainSet faults;
     std::shared_ptr<proxy::Proxy> runtime;
-    std::string owner;  // the profile file that created it, if one did
+    std::string owner;                // the profile file that created it, if one did
+    std::vector<std::uint64_t> live;  // ids of the faults last published
   };
 
   ProxyView view(const Entry& e) const;
   std::optional<ApiError> start(Entry& e);
   void stop(Entry& e);
+  // Publishes the faults that act now (a fault waiting for its `after`, or
+  // flapped off, is listed but not published).
   void publish(Entry& e, bool flush_pending = true);
+  // The scheduler: removes faults whose `for` or `count` ran out, publishes
+  // when a timed fault turns on or off, and sleeps until the next change.
+  void run_scheduler();
+  faults::TimePoint tick(faults::TimePoint now);
   // A configured fault (byte-stream or HTTP) with a fresh id, or why its
   // attributes are refused; and where it goes in a chain set.
   faults::Result<std::shared_ptr<faults::FaultInstance>> make_fault(
       const std::string& name, const std::string& type, const std::string& stream_text,
       double toxicity, const std::map<std::string, faults::Value>& attributes,
-      const faults::http::Tree& http_attributes, double probability);
+      const faults::http::Tree& http_attributes, double probability, const FaultControls& controls);
   static void add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f);
   void record(const std::string& proxy, const std::string& action, const std::string& fault = {},
               const std::string& type = {}, const std::string& detail = {});
@@ -162,6 +173,9 @@ class Registry {
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;
   std::uint64_t next_fault_id_ = 1;
+  std::condition_variable wake_;  // with mutex_: a fault with a schedule was added or changed
+  bool stopping_ = false;
+  std::thread scheduler_;
 };
 
 }  // namespace brownout::control

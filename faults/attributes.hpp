@@ -18,22 +18,38 @@ namespace brownout::faults {
 // the type's schema gives it meaning.
 using Value = std::variant<std::int64_t, double, bool, std::string>;
 
+// integer: a whole number in `unit`; number: a real number in `unit` (a
+// percentage); choice: one of the words in `choices` ("a|b|c"), the first
+// being the default.
+enum class AttrKind : std::uint8_t { integer, number, choice };
+
 struct AttrSpec {
   std::string_view name;
-  std::string_view unit;  // "ms", "us", "KB/s", "bytes"
+  std::string_view unit;  // "ms", "us", "KB/s", "bytes", "%", "" for a choice
   std::int64_t default_value = 0;
   std::int64_t min = 0;  // values below are refused with a message naming the attribute
   std::string_view help;
   std::int64_t max = kDayMs;  // values above are refused too; keeps time arithmetic in range
+  AttrKind kind = AttrKind::integer;
+  std::string_view choices = {};
 
   static constexpr std::int64_t kDayMs = 86'400'000;
+
+  // The words of a choice attribute.
+  std::vector<std::string_view> words() const;
 };
+
+// A resolved attribute: an integer, a number or a chosen word.
+using Attr = std::variant<std::int64_t, double, std::string>;
 
 // Resolved attributes, in the order the type declares them.
 struct Values {
-  std::vector<std::pair<std::string, std::int64_t>> items;
+  std::vector<std::pair<std::string, Attr>> items;
 
-  std::int64_t get(std::string_view name) const;
+  std::int64_t get(std::string_view name) const;       // integers (numbers truncated)
+  double number(std::string_view name) const;          // integers and numbers
+  std::string_view text(std::string_view name) const;  // choices
+  const Attr* find(std::string_view name) const;
   bool operator==(const Values&) const = default;
 };
 

@@ -41,12 +41,18 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan,
     slot.instance = instance;
     if (old != slots_.end() && old->instance->type == instance->type) {
       slot.state = std::move(old->state);
+      // An update draws toxicity again (Toxiproxy's behaviour) but is not
+      // a new action for `count`.
+      slot.picked =
+          client_matches(instance->clients, client_) && ctx.rng.chance(instance->toxicity);
       old->instance.reset();  // consumed: not a removal
     } else {
       slot.state = instance->fault->make_state();
+      slot.picked = client_matches(instance->clients, client_) &&
+                    ctx.rng.chance(instance->toxicity) && instance->fire();
     }
-    slot.picked = ctx.rng.chance(instance->toxicity);
     if (slot.picked) {
+      ctx.shared = instance->shared.get();
       tagged(*instance, plan, [&] { instance->fault->on_attach(slot.state.get(), ctx, plan); });
       if (picked) picked->push_back(instance.get());
     }
@@ -65,17 +71,22 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan,
 }
 
 void ChainRunner::on_data(Context& ctx, Plan& plan) {
-  for (auto& slot : slots_)
-    if (slot.picked)
-      tagged(*slot.instance, plan,
-             [&] { slot.instance->fault->on_data(slot.state.get(), ctx, plan); });
+  for (auto& slot : slots_) {
+    if (!slot.picked) continue;
+    const FaultInstance& f = *slot.instance;
+    if (f.probability < 1.0 && !ctx.rng.chance(f.probability)) continue;  // this chunk goes by
+    ctx.shared = f.shared.get();
+    tagged(f, plan, [&] { f.fault->on_data(slot.state.get(), ctx, plan); });
+  }
 }
 
 void ChainRunner::on_eof(Context& ctx, Plan& plan) {
-  for (auto& slot : slots_)
-    if (slot.picked)
-      tagged(*slot.instance, plan,
-             [&] { slot.instance->fault->on_eof(slot.state.get(), ctx, plan); });
+  for (auto& slot : slots_) {
+    if (!slot.picked) continue;
+    ctx.shared = slot.instance->shared.get();
+    tagged(*slot.instance, plan,
+           [&] { slot.instance->fault->on_eof(slot.state.get(), ctx, plan); });
+  }
 }
 
 }  // namespace brownout::faults

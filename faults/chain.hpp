@@ -3,13 +3,16 @@
 // toxicity draw, and runs chunks and EOF through the chain in order.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "faults/cidr.hpp"
 #include "faults/fault.hpp"
+#include "faults/schedule.hpp"
 
 namespace brownout::faults {
 
@@ -32,6 +35,27 @@ struct FaultInstance {
   Values values;
   std::shared_ptr<const Fault> fault;       // a byte-stream fault, or
   std::shared_ptr<const http::Fault> http;  // an HTTP fault (protocol = http proxies)
+
+  // Brownout's controls, for every type.
+  double probability = 1.0;   // per chunk (per connection for connection-level faults)
+  std::vector<Cidr> clients;  // empty: every client
+  Schedule schedule;
+  TimePoint added{};  // the schedule counts from here
+  // Kept across updates (an update copies the instance):
+  std::shared_ptr<FaultState> shared;  // the type's proxy-wide state
+  std::shared_ptr<std::atomic<std::uint64_t>> fired =
+      std::make_shared<std::atomic<std::uint64_t>>(0);  // links (or connections) acted on
+
+  bool connection_level() const { return fault && fault->connection_level(); }
+  // Counts one more action, unless `count` is used up.
+  bool fire() const {
+    const auto n = fired->fetch_add(1, std::memory_order_relaxed);
+    return schedule.count <= 0 || n < static_cast<std::uint64_t>(schedule.count);
+  }
+  bool used_up() const {
+    return schedule.count > 0 &&
+           fired->load(std::memory_order_relaxed) >= static_cast<std::uint64_t>(schedule.count);
+  }
 };
 
 using Chain = std::vector<std::shared_ptr<const FaultInstance>>;
@@ -40,6 +64,7 @@ struct ChainSet {
   Chain upstream;    // client -> server bytes
   Chain downstream;  // server -> client bytes
   Chain http;        // HTTP faults, applied per request in this order
+  Chain connection;  // connection-level faults, asked in order when a client connects
   // What a link's faults were holding back goes out at once when the chain
   // changes (Toxiproxy's behaviour, and what removing a fault should do).
   // A timeline ramp step clears it: held bytes keep their release times.
@@ -50,6 +75,9 @@ struct ChainSet {
 class ChainRunner {
  public:
   bool empty() const { return slots_.empty(); }
+
+  // The link's client, for faults scoped to some clients.
+  void set_client(const IpAddress& client) { client_ = client; }
 
   // Moves to a new chain. Kept faults keep their state; new and updated faults
   // draw toxicity and are attached (which may set plan.end). Returns false
@@ -71,6 +99,7 @@ class ChainRunner {
     bool picked = false;
   };
   std::vector<Slot> slots_;
+  IpAddress client_;
 };
 
 }  // namespace brownout::faults

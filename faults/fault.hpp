@@ -4,6 +4,7 @@
 // never sees a socket, a thread or a real clock.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -15,15 +16,34 @@
 
 namespace brownout::faults {
 
+struct FaultState {
+  virtual ~FaultState() = default;
+};
+
 struct Context {
   TimePoint now;
   Rng& rng;
   std::vector<Piece>& scratch;  // reusable space for faults that split pieces
+  // The fault's state shared by every link of its proxy (a proxy-wide
+  // bandwidth budget), or nullptr; set by the chain runner for each hook.
+  FaultState* shared = nullptr;
 };
 
-struct FaultState {
-  virtual ~FaultState() = default;
+// What a connection-level fault decides for a new connection.
+struct Admission {
+  enum Kind : std::uint8_t {
+    accept,        // go on: connect upstream
+    refuse_close,  // close the client's connection at once (FIN)
+    refuse_reset,  // abort it with a TCP RST
+    hang,          // keep it open, never connect upstream, discard what it sends
+    wait,          // ask again (retry = this admission) no later than `until`
+  };
+  Kind kind = accept;
+  TimePoint until{};
+  bool holds_slot = false;  // accept: call release() when the connection ends
 };
+
+using Gauges = std::vector<std::pair<std::string_view, std::int64_t>>;
 
 class Fault {
  public:
@@ -51,6 +71,23 @@ class Fault {
   // Whether attaching this fault means the link's bytes are withheld (an
   // event worth reporting: the link is now "held").
   virtual bool withholds_data() const { return false; }
+
+  // State shared by every link of the proxy (kept across updates of the
+  // fault), or nullptr when the fault needs none.
+  virtual std::shared_ptr<FaultState> make_shared_state() const { return nullptr; }
+
+  // Connection-level faults act when a connection arrives, whatever their
+  // stream, instead of on its bytes.
+  virtual bool connection_level() const { return false; }
+  // `retry` is the previous admission when this connection waited.
+  virtual Admission admit(FaultState* /*shared*/, TimePoint /*now*/,
+                          const Admission* /*retry*/) const {
+    return {};
+  }
+  // A connection admitted with holds_slot ended.
+  virtual void release(FaultState* /*shared*/) const {}
+  // Named figures of the shared state for /metrics (active, queued, refused).
+  virtual void gauges(const FaultState* /*shared*/, Gauges& /*out*/) const {}
 };
 
 struct FaultType {

@@ -34,22 +34,32 @@ struct End {
   std::uint64_t fault_id = 0;  // the fault that decided this end (0: the peer did)
 };
 
+// A byte to alter before it goes out: XOR it with `mask` (corrupt).
+struct Flip {
+  std::uint64_t offset = 0;
+  std::uint8_t mask = 0;
+};
+
 struct Plan {
   std::vector<Piece> pieces;
   End end;
+  std::vector<Flip> flips;  // offsets within this chunk's bytes
 
   void reset_for(std::uint64_t offset, std::uint32_t size, TimePoint arrival) {
     pieces.clear();
     pieces.push_back(Piece{offset, size, arrival});
     end = End{};
+    flips.clear();
   }
   void reset_for_eof(TimePoint arrival) {
     pieces.clear();
     end = End{EndKind::fin, arrival};
+    flips.clear();
   }
   void reset_empty() {
     pieces.clear();
     end = End{};
+    flips.clear();
   }
 };
 

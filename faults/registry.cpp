@@ -13,11 +13,20 @@ extern const FaultType timeout_type;
 extern const FaultType reset_peer_type;
 extern const FaultType slicer_type;
 extern const FaultType limit_data_type;
+extern const FaultType connection_limit_type;
+extern const FaultType accept_rate_type;
+extern const FaultType blackhole_type;
+extern const FaultType flaky_type;
+extern const FaultType stall_type;
+extern const FaultType corrupt_type;
 
 namespace {
-const std::array<const FaultType*, 8> kTypes = {
-    &latency_type,    &bandwidth_type, &slow_close_type, &timeout_type,
-    &reset_peer_type, &slicer_type,    &limit_data_type, &noop_type,
+const std::array<const FaultType*, 14> kTypes = {
+    &latency_type,          &bandwidth_type,   &slow_close_type,
+    &timeout_type,          &reset_peer_type,  &slicer_type,
+    &limit_data_type,       &noop_type,        &stall_type,
+    &blackhole_type,        &flaky_type,       &corrupt_type,
+    &connection_limit_type, &accept_rate_type,
 };
 }  // namespace
 

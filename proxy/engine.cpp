@@ -205,6 +205,7 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   std::shared_ptr<const faults::ChainSet> current_faults() override { return http_faults_; }
   faults::Rng& rng() override { return rng_; }
   bool header_faults() const override { return header_faults_; }
+  const faults::IpAddress& client_ip() const override { return client_ip_; }
   void http_event(std::string action, std::string fault, std::string detail) override;
   void count_request(bool malformed, bool faulted) override;
   void count_status(unsigned status) override {
@@ -219,6 +220,10 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   // `self` is a parameter so the frame owns the link from its creation on.
   Task<> pump(std::shared_ptr<Link> self, Direction& d);
   Task<> writer(std::shared_ptr<Link> self, Direction& d);
+  // Asks the connection-level faults whether this connection goes on;
+  // false when one refused it (the link is closed or left hanging).
+  Task<bool> admit(std::shared_ptr<Link> self);
+  Task<> hang(std::shared_ptr<Link> self);
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
   bool write_due(Direction& d, faults::TimePoint now);
@@ -243,7 +248,11 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   bool counted_active_ = false;
   bool http_ = false;  // the HTTP codec owns the sockets (until a fallback)
   bool header_faults_ = false;
+  bool hung_ = false;  // refused by a fault that leaves the client hanging
   std::shared_ptr<const faults::ChainSet> http_faults_;
+  faults::IpAddress client_ip_;
+  // Connection-level faults holding a slot for this link (released at its end).
+  std::vector<std::shared_ptr<const faults::FaultInstance>> slots_;
 };
 
 using LinkList =
@@ -306,6 +315,19 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
     if (generation != generation_) return nullptr;
     links_[worker].push_back(link);
     return faults_;
+  }
+
+  std::shared_ptr<const faults::ChainSet> current_faults() const {
+    std::lock_guard lock(mutex_);
+    return faults_;
+  }
+
+  // Registers a link that a fault left hanging, so closing the proxy ends it.
+  bool attach_hung(Link& link, unsigned worker, std::uint64_t generation) {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_) return false;
+    links_[worker].push_back(link);
+    return true;
   }
 
   struct Upstream {
@@ -507,6 +529,7 @@ Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std
 
 Link::~Link() {
   if (counted_active_) drop(counters().active);
+  for (const auto& f : slots_) f->fault->release(f->shared.get());
 }
 
 WorkerCounters& Link::counters() {
@@ -537,9 +560,110 @@ faults::Context Link::context(Planned& p) {
   return faults::Context{Clock::now(), rng_, p.scratch};
 }
 
+static faults::IpAddress address_of(const tcp::endpoint& e) {
+  faults::IpAddress out;
+  const auto a = e.address();
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    out.bytes[10] = out.bytes[11] = 0xff;
+    std::copy(b.begin(), b.end(), out.bytes.begin() + 12);
+  } else {
+    const auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+  }
+  out.known = true;
+  return out;
+}
+
+Task<bool> Link::admit(std::shared_ptr<Link> self) {
+  const auto set = proxy_->current_faults();
+  if (!set || set->connection.empty()) co_return true;
+  for (const auto& f : set->connection) {
+    if (!f->fault || !faults::client_matches(f->clients, client_ip_)) continue;
+    if (f->used_up() || !rng_.chance(f->toxicity) || !rng_.chance(f->probability)) continue;
+    const auto shared = f->shared.get();
+    auto a = f->fault->admit(shared, Clock::now(), nullptr);
+    if (a.kind == faults::Admission::wait) {
+      emit("queued", f.get());
+      Timer timer(io_);
+      // Bounded by the fault's deadline; polls so that a freed slot, the
+      // fault's removal or the client leaving are noticed within 10 ms.
+      while (a.kind == faults::Admission::wait && !closed_) {
+        timer.expires_at(std::min(a.until, Clock::now() + std::chrono::milliseconds(10)));
+        co_await timer.async_wait(nothrow);
+        const auto now_set = proxy_->current_faults();
+        const bool still_there = std::any_of(now_set->connection.begin(), now_set->connection.end(),
+                                             [&](const auto& g) { return g->id == f->id; });
+        if (!still_there) {
+          a = {};
+          break;
+        }
+        a = f->fault->admit(shared, Clock::now(), &a);
+      }
+      if (closed_) co_return false;
+    }
+    if (a.kind == faults::Admission::accept) {
+      if (a.holds_slot) slots_.push_back(f);
+      continue;
+    }
+    f->fire();
+    bump(counters().refused);
+    if (f->type_index < kMaxFaultTypes) bump(counters().fault_applied[f->type_index]);
+    if (a.kind == faults::Admission::hang) {
+      if (!proxy_->attach_hung(*this, worker_, generation_)) {
+        close(false);
+        co_return false;
+      }
+      hung_ = true;
+      emit("hung", f.get());
+      asio::co_spawn(io_, hang(self), log_coroutine_exception);
+      co_return false;
+    }
+    const bool reset = a.kind == faults::Admission::refuse_reset;
+    emit(reset ? "refused_reset" : "refused", f.get());
+    if (!reset) {
+      // A clean FIN: what the client already sent is read first, or closing
+      // a socket with unread bytes would send an RST instead.
+      boost::system::error_code ec;
+      client_.shutdown(Socket::shutdown_send, ec);
+      std::array<char, 4096> sink;
+      for (int i = 0; i < kReadsPerWake && !ec; ++i)
+        if (recv_now(client_, sink.data(), sink.size(), ec) < sink.size()) break;
+    }
+    close(reset);
+    co_return false;
+  }
+  co_return true;
+}
+
+// A hung connection: open, never served; what the client sends is read and
+// dropped so its writes do not block, until it gives up or the proxy closes.
+Task<> Link::hang([[maybe_unused]] std::shared_ptr<Link> self) {
+  std::array<char, 4096> sink;
+  while (!closed_) {
+    auto [ec] = co_await client_.async_wait(Socket::wait_read, nothrow);
+    if (closed_) break;
+    if (ec) {
+      close(false);
+      break;
+    }
+    boost::system::error_code rec;
+    for (int i = 0; i < kReadsPerWake; ++i) {
+      const std::size_t n = recv_now(client_, sink.data(), sink.size(), rec);
+      if (rec || n < sink.size()) break;
+    }
+    if (rec && rec != asio::error::would_block) {
+      close(false);
+      break;
+    }
+  }
+}
+
 Task<> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
+  if (auto peer = client_.remote_endpoint(ec); !ec) client_ip_ = address_of(peer);
+  if (!co_await admit(self)) co_return;
   const auto upstream = proxy_->upstream();
   const std::string& target = upstream.address;
   if (upstream.endpoint) {
@@ -587,7 +711,7 @@ Task<> Link::run() {
 }
 
 void Link::apply_faults(const faults::ChainSet& set) {
-  if (closed_) return;
+  if (closed_ || hung_) return;
   if (http_) {  // the codec reads the set per request
     http_faults_ = std::make_shared<const faults::ChainSet>(set);
     return;
@@ -595,8 +719,10 @@ void Link::apply_faults(const faults::ChainSet& set) {
   for (Direction* d : {&up_, &down_}) {
     const auto& chain = set.of(d->stream);
     if (d->done || (!d->planned && chain.empty())) continue;
-    if (!d->planned)
+    if (!d->planned) {
       d->planned = std::make_unique<Planned>(io_, d->offset, proxy_->engine().options.max_inflight);
+      d->planned->chain.set_client(client_ip_);
+    }
     Planned& p = *d->planned;
     auto ctx = context(p);
     // Like an interrupted Toxiproxy stage, what was waiting goes out now and
@@ -812,6 +938,7 @@ Link::ReadResult Link::read_planned(Direction& d) {
     p.plan.reset_for(d.offset, static_cast<std::uint32_t>(n), ctx.now);
     d.offset += n;
     p.chain.on_data(ctx, p.plan);
+    for (const auto& f : p.plan.flips) p.ring.flip(f.offset, f.mask);
   }
   for (const auto& piece : p.plan.pieces)
     if (piece.size) p.queue.push_back(piece);

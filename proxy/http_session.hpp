@@ -24,6 +24,7 @@ class HttpHost {
   virtual std::shared_ptr<const faults::ChainSet> current_faults() = 0;
   virtual faults::Rng& rng() = 0;
   virtual bool header_faults() const = 0;
+  virtual const faults::IpAddress& client_ip() const = 0;  // for client-scoped faults
   virtual void http_event(std::string action, std::string fault, std::string detail) = 0;
   // Counters: a request seen, a malformed one refused with 400, one a fault acted on.
   virtual void count_request(bool malformed, bool faulted) = 0;

@@ -37,6 +37,11 @@ class RingBuffer {
   // The bytes [offset, offset + size) as one or two spans; returns how many.
   int readable(std::uint64_t offset, std::size_t size, std::span<const char> (&out)[2]) const;
 
+  // XORs the stored byte at `offset` with `mask` (it must be held).
+  void flip(std::uint64_t offset, std::uint8_t mask) {
+    data_[static_cast<std::size_t>(offset) & (capacity_ - 1)] ^= static_cast<char>(mask);
+  }
+
   // Frees the storage when nothing is held (an idle direction costs nothing).
   void trim();
 

@@ -31,11 +31,11 @@ TEST_CASE("resolve_attributes: no given values yields the declared defaults in o
   REQUIRE(r);
   REQUIRE(r.value->items.size() == 3);
   CHECK(r.value->items[0].first == "latency");
-  CHECK(r.value->items[0].second == 5);
+  CHECK(std::get<std::int64_t>(r.value->items[0].second) == 5);
   CHECK(r.value->items[1].first == "jitter");
-  CHECK(r.value->items[1].second == 0);
+  CHECK(std::get<std::int64_t>(r.value->items[1].second) == 0);
   CHECK(r.value->items[2].first == "rate");
-  CHECK(r.value->items[2].second == 7);
+  CHECK(std::get<std::int64_t>(r.value->items[2].second) == 7);
   CHECK(r.error.message.empty());
 }
 
