@@ -400,7 +400,7 @@ ApiResponse Api::metrics() const {
         if (!t->fault) continue;
         const auto labels =
             proxy_label(p.name) + ",fault=\"" + t->name + "\",type=\"" + t->type + "\"";
-        line("brownout_fault_acted_total", labels, t->fired->load(std::memory_order_relaxed));
+        line("brownout_fault_acted_total", labels, t->acted());
         if (!t->shared) continue;
         faults::Gauges g;
         t->fault->gauges(t->shared.get(), g);

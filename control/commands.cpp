@@ -1,5 +1,7 @@
 #include "control/commands.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
@@ -582,6 +584,8 @@ std::string fault_text(const ProfileFault& f) {
     const faults::AttrSpec* s = t ? spec_of(*t, k) : nullptr;
     if (const auto* i = std::get_if<std::int64_t>(&v))
       out += " " + k + "=" + (s ? faults::format_quantity(*i, s->unit) : std::to_string(*i));
+    if (const auto* d = std::get_if<double>(&v)) out += " " + k + "=" + fmt::format("{}", *d);
+    if (const auto* w = std::get_if<std::string>(&v)) out += " " + k + "=" + *w;
   }
   out += f.stream == "upstream" ? " ↑" : " ↓";
   if (f.toxicity < 1.0) out += " " + std::to_string(static_cast<int>(f.toxicity * 100 + 0.5)) + "%";

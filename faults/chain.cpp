@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "faults/http.hpp"
+
 namespace brownout::faults {
 
 namespace {
@@ -18,6 +20,11 @@ void tagged(const FaultInstance& instance, Plan& plan, Hook&& hook) {
 }
 
 }  // namespace
+
+std::uint64_t FaultInstance::acted() const {
+  if (http) return http->shared ? http->shared->acted.load(std::memory_order_relaxed) : 0;
+  return fired->load(std::memory_order_relaxed);
+}
 
 const FaultInstance* ChainRunner::find(std::uint64_t id) const {
   for (const auto& slot : slots_)

@@ -49,12 +49,20 @@ struct FaultInstance {
   bool connection_level() const { return fault && fault->connection_level(); }
   // Counts one more action, unless `count` is used up.
   bool fire() const {
-    const auto n = fired->fetch_add(1, std::memory_order_relaxed);
-    return schedule.count <= 0 || n < static_cast<std::uint64_t>(schedule.count);
+    if (schedule.count <= 0) {
+      fired->fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    auto n = fired->load(std::memory_order_relaxed);
+    while (n < static_cast<std::uint64_t>(schedule.count))
+      if (fired->compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    return false;
   }
+  // Times it acted: links or refused connections (stream and connection-level
+  // faults), requests (HTTP faults).
+  std::uint64_t acted() const;
   bool used_up() const {
-    return schedule.count > 0 &&
-           fired->load(std::memory_order_relaxed) >= static_cast<std::uint64_t>(schedule.count);
+    return schedule.count > 0 && acted() >= static_cast<std::uint64_t>(schedule.count);
   }
 };
 

@@ -325,7 +325,8 @@ Task<bool> Session::one_request() {
   bool needs_body = false;
   if (set)
     for (const auto& inst : set->http)
-      if (inst->http && faults::client_matches(inst->clients, host_->client_ip())) {
+      if (inst->http && !inst->used_up() &&
+          faults::client_matches(inst->clients, host_->client_ip())) {
         faults.push_back(inst->http.get());
         needs_body = needs_body || inst->http->settings.match.needs_body();
       }

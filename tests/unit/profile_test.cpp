@@ -1709,3 +1709,81 @@ TEST_CASE("profile: the scenario profiles have a header, phases and loopback lis
       for (const auto& pf : phase.faults) CHECK(p.fault(pf.proxy, pf.fault) != nullptr);
   }
 }
+
+TEST_CASE("profile: word and percentage attributes, and every fault's controls") {
+  const auto p = good(R"(
+[[proxy]]
+name = "db"
+listen = "127.0.0.1:15432"
+upstream = "127.0.0.1:5432"
+
+[[proxy.fault]]
+name = "pool"
+type = "connection_limit"
+max_connections = 10
+mode = "queue"
+queue_timeout = "2s"
+clients = ["10.0.0.0/8", "127.0.0.2"]
+after = "30s"
+for = "2m"
+count = 100
+flap = { on = "5s", off = "10s" }
+probability = 0.5
+
+[[proxy.fault]]
+name = "lossy"
+type = "stall"
+p = 1
+r = "30%"
+percentage = 0.5
+)");
+  REQUIRE(p.proxies.size() == 1);
+  const auto& pool = p.proxies[0].faults.at(0);
+  CHECK(std::get<std::string>(pool.attributes.at("mode")) == "queue");
+  CHECK(std::get<std::int64_t>(pool.attributes.at("queue_timeout")) == 2000);
+  REQUIRE(pool.controls.clients.has_value());
+  CHECK(*pool.controls.clients == std::vector<std::string>{"10.0.0.0/8", "127.0.0.2"});
+  CHECK(pool.controls.after_ms == 30000);
+  CHECK(pool.controls.for_ms == 120000);
+  CHECK(pool.controls.count == 100);
+  CHECK(pool.controls.flap == std::pair<std::int64_t, std::int64_t>{5000, 10000});
+  CHECK(pool.probability == 0.5);
+  const auto& lossy = p.proxies[0].faults.at(1);
+  CHECK(std::get<double>(lossy.attributes.at("p")) == 1.0);
+  CHECK(std::get<double>(lossy.attributes.at("r")) == 30.0);
+  CHECK(std::get<double>(lossy.attributes.at("percentage")) == 0.5);
+
+  // to_toml writes them back so that they load the same.
+  const auto again = good(to_toml(p));
+  const auto& pool2 = again.proxies[0].faults.at(0);
+  CHECK(pool2.attributes == pool.attributes);
+  CHECK(pool2.controls == pool.controls);
+  CHECK(pool2.probability == 0.5);
+  CHECK(again.proxies[0].faults.at(1).attributes == lossy.attributes);
+}
+
+TEST_CASE("profile: bad words, percentages and controls are refused where they are") {
+  const auto body = R"(
+[[proxy]]
+name = "db"
+listen = "127.0.0.1:15432"
+upstream = "127.0.0.1:5432"
+
+[[proxy.fault]]
+type = "connection_limit"
+mode = "drop"
+clients = ["10.0.0.0/33"]
+flap = { on = "5s" }
+count = -1
+
+[[proxy.fault]]
+type = "corrupt"
+percentage = "lots"
+)";
+  const auto r = load_text(body);
+  has_error(r, at(body, 8, "\"drop\""), {"mode", "reject", "queue"});
+  has_error(r, at(body, 9, "\"10.0.0.0/33\""), {"prefix"});
+  has_error(r, at(body, 10, "{"), {"flap", "on", "off"});
+  has_error(r, at(body, 11, "-1"), {"count"});
+  has_error(r, at(body, 15, "\"lots\""), {"percentage", "number"});
+}
