@@ -734,7 +734,7 @@ std::string timeline_json(const TimelineStatus& s) {
   json::array active;
   for (const auto& a : s.active) {
     json::object v;
-    for (const auto& [k, x] : a.values) v[k] = x;
+    for (const auto& [k, x] : a.values) std::visit([&, key = k](const auto& y) { v[key] = y; }, x);
     active.push_back(json::object{
         {"proxy", a.proxy}, {"fault", a.fault}, {"toxicity", number(a.toxicity)}, {"values", v}});
   }

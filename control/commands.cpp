@@ -116,9 +116,49 @@ std::string summary(const json::value& toxic) {
   }
   if (t && !t->attributes.empty()) {
     const auto& first = t->attributes.front();
-    if (auto v = value(first.name)) out += " " + faults::format_quantity(*v, first.unit);
+    if (first.kind == faults::AttrKind::number) {
+      if (const auto* v = attrs ? attrs->as_object().if_contains(first.name) : nullptr;
+          v && v->is_number())
+        out +=
+            " " + std::string(first.name) + "=" + fmt::format("{}", v->to_number<double>()) + "%";
+    } else if (auto v = value(first.name)) {
+      out += " " + faults::format_quantity(*v, first.unit);
+    }
     if (type == "latency")
       if (auto j = value("jitter"); j && *j) out += "±" + faults::format_quantity(*j, "ms");
+    // Words say how it acts (mode=queue, distribution=pareto) when not the default.
+    for (const auto& s : t->attributes) {
+      if (s.kind != faults::AttrKind::choice || !attrs || !attrs->is_object()) continue;
+      const auto* v = attrs->as_object().if_contains(s.name);
+      if (v && v->is_string() && v->as_string() != s.words().front())
+        out += " " + std::string(v->as_string());
+    }
+  }
+  const auto& o = toxic.as_object();
+  const auto ms_field = [&](const char* key) -> std::optional<std::int64_t> {
+    const auto* v = o.if_contains(key);
+    if (!v || !v->is_number()) return std::nullopt;
+    return v->to_number<std::int64_t>();
+  };
+  if (!faults::http::find_type(type))
+    if (const auto* p = o.if_contains("probability"); p && p->is_number())
+      out += " per chunk " + std::to_string(static_cast<int>(p->to_number<double>() * 100 + 0.5)) +
+             "%";
+  if (const auto* c = o.if_contains("clients"); c && c->is_array()) {
+    std::string list;
+    for (const auto& b : c->as_array())
+      if (b.is_string()) list += (list.empty() ? "" : ",") + std::string(b.as_string());
+    out += " clients " + list;
+  }
+  if (auto v = ms_field("after")) out += " after " + faults::format_quantity(*v, "ms");
+  if (auto v = ms_field("for")) out += " for " + faults::format_quantity(*v, "ms");
+  if (auto v = ms_field("count")) out += " count " + std::to_string(*v);
+  if (const auto* f = o.if_contains("flap"); f && f->is_object()) {
+    const auto* on = f->as_object().if_contains("on");
+    const auto* off = f->as_object().if_contains("off");
+    if (on && off && on->is_number() && off->is_number())
+      out += " flap " + faults::format_quantity(on->to_number<std::int64_t>(), "ms") + "/" +
+             faults::format_quantity(off->to_number<std::int64_t>(), "ms");
   }
   std::string stream = str(toxic, "stream");
   std::transform(stream.begin(), stream.end(), stream.begin(),
@@ -595,10 +635,18 @@ std::string fault_text(const ProfileFault& f) {
 std::string phase_fault_text(const Profile& p, const PhaseFault& pf) {
   std::string out = pf.proxy + "/" + pf.fault;
   std::vector<std::string> parts;
-  for (const auto& [k, v] : pf.values)
-    parts.push_back(k + "=" + faults::format_quantity(v, unit_of(p, pf.proxy, pf.fault, k)));
+  for (const auto& [k, v] : pf.values) {
+    if (const auto* i = std::get_if<std::int64_t>(&v))
+      parts.push_back(k + "=" + faults::format_quantity(*i, unit_of(p, pf.proxy, pf.fault, k)));
+    if (const auto* d = std::get_if<double>(&v)) parts.push_back(k + "=" + fmt::format("{}", *d));
+    if (const auto* w = std::get_if<std::string>(&v)) parts.push_back(k + "=" + *w);
+  }
   for (const auto& [k, r] : pf.ramps) {
     const auto u = unit_of(p, pf.proxy, pf.fault, k);
+    if (!r.whole) {
+      parts.push_back(k + " " + fmt::format("{}", r.from) + u + "→" + fmt::format("{}", r.to) + u);
+      continue;
+    }
     parts.push_back(k + " " + faults::format_quantity(std::llround(r.from), u) + "→" +
                     faults::format_quantity(std::llround(r.to), u));
   }

@@ -776,7 +776,7 @@ struct PhaseResolver {
              ok;
         continue;
       }
-      if (key == "probability" && fault->http) {
+      if (key == "probability") {
         ok = value_or_ramp(
                  v, [&](const toml::node& n) { return l.get_probability("probability", n); },
                  pf.probability, pf.probability_ramp) &&
@@ -788,8 +788,7 @@ struct PhaseResolver {
         for (const auto& a : type->attributes)
           if (a.name == key) spec = &a;
       if (!spec) {
-        std::vector<std::string> expected{"fault", "proxy", "toxicity"};
-        if (fault->http) expected.emplace_back("probability");
+        std::vector<std::string> expected{"fault", "proxy", "toxicity", "probability"};
         if (type)
           for (const auto& a : type->attributes) expected.emplace_back(a.name);
         l.errors.push_back({l.pos(k), unknown_key_message("key", key, expected,
@@ -798,27 +797,45 @@ struct PhaseResolver {
         ok = false;
         continue;
       }
+      at[key] = l.pos(v);
+      if (spec->kind == faults::AttrKind::choice) {  // a word: set, never ramped
+        if (auto w = l.get_attribute(*spec, v))
+          pf.values[key] = *w;
+        else
+          ok = false;
+        continue;
+      }
+      const bool whole = spec->kind == faults::AttrKind::integer;
       std::optional<double> fixed;
       std::optional<Ramp> ramp;
       const bool good = value_or_ramp(
           v,
           [&](const toml::node& n) -> std::optional<double> {
-            auto q = l.get_quantity(*spec, n);
-            return q ? std::optional<double>(static_cast<double>(*q)) : std::nullopt;
+            auto a = l.get_attribute(*spec, n);
+            if (!a) return std::nullopt;
+            if (const auto* i = std::get_if<std::int64_t>(&*a)) return static_cast<double>(*i);
+            if (const auto* d = std::get_if<double>(&*a)) return *d;
+            return std::nullopt;
           },
           fixed, ramp);
       ok = ok && good;
-      if (fixed) pf.values[key] = static_cast<std::int64_t>(*fixed);
-      if (ramp) pf.ramps[key] = *ramp;
-      at[key] = l.pos(v);
+      if (fixed)
+        pf.values[key] =
+            whole ? faults::Value{static_cast<std::int64_t>(*fixed)} : faults::Value{*fixed};
+      if (ramp) {
+        ramp->whole = whole;
+        pf.ramps[key] = *ramp;
+      }
     }
     if (ok && type) {
       // Both ends of every ramp must be values the fault accepts.
       for (int end = 0; end < 2; ++end) {
         std::map<std::string, faults::Value> given = fault->attributes;
         for (auto& [k, v] : pf.values) given[k] = v;
-        for (auto& [k, r] : pf.ramps)
-          given[k] = static_cast<std::int64_t>(end == 0 ? r.from : r.to);
+        for (auto& [k, r] : pf.ramps) {
+          const double x = end == 0 ? r.from : r.to;
+          given[k] = r.whole ? faults::Value{static_cast<std::int64_t>(x)} : faults::Value{x};
+        }
         auto built = faults::build(*type, given);
         if (!built) {
           auto it = at.find(built.error.attribute);

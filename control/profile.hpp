@@ -62,6 +62,7 @@ struct ProfileProxy {
 struct Ramp {
   double from = 0;
   double to = 0;
+  bool whole = true;  // an integer attribute: steps are rounded
   bool operator==(const Ramp&) const = default;
 };
 
@@ -72,8 +73,8 @@ struct PhaseFault {
   std::optional<Ramp> toxicity_ramp;
   std::optional<double> probability;  // HTTP faults
   std::optional<Ramp> probability_ramp;
-  std::map<std::string, std::int64_t> values;  // fixed for the phase, in declared units
-  std::map<std::string, Ramp> ramps;           // in declared units
+  std::map<std::string, faults::Value> values;  // fixed for the phase, in declared units
+  std::map<std::string, Ramp> ramps;            // in declared units
   bool operator==(const PhaseFault&) const = default;
 };
 

@@ -71,11 +71,14 @@ TimelinePoint timeline_at(const Profile& profile, std::int64_t elapsed_ms) {
       s.toxicity = base ? base->toxicity : 1.0;
       if (pf.toxicity) s.toxicity = *pf.toxicity;
       if (pf.toxicity_ramp) s.toxicity = at_step(*pf.toxicity_ramp, k, n);
-      if (base && base->http) s.probability = base->probability;
+      if (base && (base->http || base->probability < 1.0)) s.probability = base->probability;
       if (pf.probability) s.probability = *pf.probability;
       if (pf.probability_ramp) s.probability = at_step(*pf.probability_ramp, k, n);
       s.values = pf.values;
-      for (const auto& [name, r] : pf.ramps) s.values[name] = std::llround(at_step(r, k, n));
+      for (const auto& [name, r] : pf.ramps) {
+        const double x = at_step(r, k, n);
+        s.values[name] = r.whole ? faults::Value{std::int64_t{std::llround(x)}} : faults::Value{x};
+      }
       out.active.push_back(std::move(s));
     }
     break;

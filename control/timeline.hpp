@@ -23,8 +23,8 @@ struct FaultSetting {
   std::string proxy;
   std::string fault;
   double toxicity = 1.0;
-  std::optional<double> probability;           // HTTP faults
-  std::map<std::string, std::int64_t> values;  // only those the phase sets or ramps
+  std::optional<double> probability;            // per request (HTTP) or per chunk
+  std::map<std::string, faults::Value> values;  // only those the phase sets or ramps
   bool operator==(const FaultSetting&) const = default;
 };
 

@@ -292,7 +292,9 @@ latency = { from = "0ms", to = "400ms" }
     const auto s = rig.timeline.status();
     if (s.active.size() != 1) return std::int64_t{-1};
     auto it = s.active[0].values.find("latency");
-    return it == s.active[0].values.end() ? std::int64_t{-1} : it->second;
+    return it == s.active[0].values.end() || !std::holds_alternative<std::int64_t>(it->second)
+               ? std::int64_t{-1}
+               : std::get<std::int64_t>(it->second);
   };
 
   std::vector<double> samples;  // the median RTT in each step

@@ -380,7 +380,7 @@ latency = { from = 100, to = 50 }
   CHECK_FALSE(ramp.toxicity.has_value());
   CHECK_FALSE(ramp.toxicity_ramp.has_value());
   CHECK(ramp.ramps == std::map<std::string, Ramp>{{"latency", Ramp{0, 800}}});
-  CHECK(ramp.values == std::map<std::string, std::int64_t>{{"jitter", 10}});
+  CHECK(ramp.values == std::map<std::string, Value>{{"jitter", std::int64_t{10}}});
 
   const Phase& outage = p.phases[2];
   CHECK(outage.start_ms == 120000);
@@ -473,7 +473,8 @@ latency = "100ms"
   REQUIRE(p.phases.size() == 1);
   REQUIRE(p.phases[0].faults.size() == 1);
   CHECK(p.phases[0].faults[0].proxy == "cache");
-  CHECK(p.phases[0].faults[0].values == std::map<std::string, std::int64_t>{{"latency", 100}});
+  CHECK(p.phases[0].faults[0].values ==
+        std::map<std::string, Value>{{"latency", std::int64_t{100}}});
   CHECK(fault_of(p, "cache", "slow").timed);
   CHECK_FALSE(fault_of(p, "db", "slow").timed);
 }
@@ -1786,4 +1787,60 @@ percentage = "lots"
   has_error(r, at(body, 10, "{"), {"flap", "on", "off"});
   has_error(r, at(body, 11, "-1"), {"count"});
   has_error(r, at(body, 15, "\"lots\""), {"percentage", "number"});
+}
+
+TEST_CASE("profile: phases set words, ramp percentages and a stream fault's probability") {
+  const auto p = good(R"(
+[[proxy]]
+name = "cache"
+listen = "127.0.0.1:16379"
+upstream = "127.0.0.1:6379"
+
+[[proxy.fault]]
+name = "lossy"
+type = "stall"
+
+[[proxy.fault]]
+name = "pool"
+type = "connection_limit"
+max_connections = 5
+
+[[phase]]
+name = "worse"
+duration = "10s"
+[[phase.fault]]
+fault = "lossy"
+percentage = { from = 0.5, to = 5 }
+probability = { from = 0.1, to = 1.0 }
+[[phase.fault]]
+fault = "pool"
+mode = "queue"
+)");
+  REQUIRE(p.phases.size() == 1);
+  const auto& lossy = p.phases[0].faults.at(0);
+  CHECK(lossy.ramps.at("percentage") == Ramp{0.5, 5, false});
+  REQUIRE(lossy.probability_ramp.has_value());
+  CHECK(lossy.probability_ramp->to == 1.0);
+  const auto& pool = p.phases[0].faults.at(1);
+  CHECK(std::get<std::string>(pool.values.at("mode")) == "queue");
+
+  const auto bad = R"(
+[[proxy]]
+name = "cache"
+listen = "127.0.0.1:16379"
+upstream = "127.0.0.1:6379"
+
+[[proxy.fault]]
+name = "pool"
+type = "connection_limit"
+
+[[phase]]
+name = "worse"
+duration = "10s"
+[[phase.fault]]
+fault = "pool"
+mode = "sometimes"
+)";
+  const auto r = load_text(bad);
+  has_error(r, at(bad, 15, "\"sometimes\""), {"phase 'worse'", "mode"});
 }

@@ -79,10 +79,10 @@ Profile sample() {
 
   auto ramp = on("db", "slow");
   ramp.ramps["latency"] = Ramp{0, 800};
-  ramp.values["jitter"] = 10;
+  ramp.values["jitter"] = std::int64_t{10};
   auto dead = on("db", "dead");
   dead.toxicity = 0.5;
-  dead.values["timeout"] = 5000;
+  dead.values["timeout"] = std::int64_t{5000};
   p.phases = {phase("steady", 0, 10000),
               phase("slowing", 10000, 20000, {ramp, on("cache", "flaky")}),
               phase("outage", 40000, 10000, {dead})};
@@ -108,7 +108,8 @@ std::int64_t value(const FaultSetting& s, const std::string& name) {
   CAPTURE(name);
   const auto it = s.values.find(name);
   REQUIRE(it != s.values.end());
-  return it->second;
+  REQUIRE(std::holds_alternative<std::int64_t>(it->second));
+  return std::get<std::int64_t>(it->second);
 }
 
 // The exact value of a ramp from `from` to `to` over [start, start + duration) at `ms`.
@@ -167,7 +168,8 @@ TEST_CASE("timeline: a phase starts at its start, inclusive") {
 
   const auto& slow = setting(t, "db", "slow");
   CHECK(slow.toxicity == doctest::Approx(1.0));
-  CHECK(slow.values == std::map<std::string, std::int64_t>{{"latency", 0}, {"jitter", 10}});
+  CHECK(slow.values == std::map<std::string, brownout::faults::Value>{
+                           {"latency", std::int64_t{0}}, {"jitter", std::int64_t{10}}});
 
   // A fault the phase names without values: the fault's own toxicity, no values.
   const auto& flaky = setting(t, "cache", "flaky");
@@ -244,7 +246,8 @@ TEST_CASE("timeline: a phase's toxicity overrides the fault's own") {
   REQUIRE(t.active.size() == 1);
   const auto& dead = setting(t, "db", "dead");
   CHECK(dead.toxicity == doctest::Approx(0.5));  // not the fault's 0.8
-  CHECK(dead.values == std::map<std::string, std::int64_t>{{"timeout", 5000}});
+  CHECK(dead.values ==
+        std::map<std::string, brownout::faults::Value>{{"timeout", std::int64_t{5000}}});
 }
 
 TEST_CASE("timeline: a toxicity ramp") {
@@ -479,4 +482,21 @@ TEST_CASE("timeline: with repeat there is always a next change") {
   CHECK(*in_ramp <= 3 * 50000 + 11000);
   const auto points = walk(p, 0, 500);
   CHECK(points.size() == 500);  // never ends
+}
+
+TEST_CASE("timeline: a percentage ramps in fractions, a word is set as it is") {
+  Profile p;
+  p.proxies.push_back(proxy("cache", "127.0.0.1:16379", {fault("lossy", "stall", 1.0)}));
+  auto worse = on("cache", "lossy");
+  worse.ramps["percentage"] = Ramp{0, 1, false};
+  worse.values["mode"] = std::string("queue");  // not the stall's, but carried as given
+  p.phases = {phase("worse", 0, 4000, {worse})};
+  const auto s = setting(timeline_at(p, 3999), "cache", "lossy");
+  REQUIRE(std::holds_alternative<double>(s.values.at("percentage")));
+  CHECK(std::get<double>(s.values.at("percentage")) == doctest::Approx(1.0));
+  const auto early = setting(timeline_at(p, 1500), "cache", "lossy");
+  const double mid = std::get<double>(early.values.at("percentage"));
+  CHECK(mid > 0.0);  // not rounded down to 0
+  CHECK(mid < 1.0);
+  CHECK(std::get<std::string>(s.values.at("mode")) == "queue");
 }
