@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "faults/registry.hpp"
@@ -31,18 +33,67 @@ std::string request_id() {
   return buf;
 }
 
+// JSON text as Toxiproxy's Go encoder writes it: numbers in their shortest
+// plain form (0.5, not Boost.JSON's 5E-1).
+void write_json(const json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case json::kind::double_: {
+      char buf[32];
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";
+        return;
+      }
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, ec == std::errc() ? end : buf);
+      return;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write_json(item, out);
+      }
+      out += ']';
+      return;
+    }
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, item] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += json::serialize(json::string(k));
+        out += ':';
+        write_json(item, out);
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += json::serialize(v);
+  }
+}
+
+std::string dump(const json::value& v) {
+  std::string out;
+  write_json(v, out);
+  return out;
+}
+
 ApiResponse error_response(const ApiError& e, json::object extra = {}) {
   json::object o;
   o["error"] = e.message;
   o["status"] = e.status;
   for (auto& [k, v] : extra) o[k] = v;
-  ApiResponse r{
-      e.status, kText, json::serialize(o) + "\n", {{"X-Content-Type-Options", "nosniff"}}};
+  ApiResponse r{e.status, kText, dump(o) + "\n", {{"X-Content-Type-Options", "nosniff"}}};
   return r;
 }
 
 ApiResponse json_response(int status, const json::value& v) {
-  return ApiResponse{status, kJson, json::serialize(v), {}};
+  return ApiResponse{status, kJson, dump(v), {}};
 }
 
 ApiResponse empty(int status) {
@@ -113,8 +164,18 @@ faults::http::Tree json_tree(const json::value& v) {
 
 json::object toxic_json(const faults::FaultInstance& t) {
   json::object attrs;
-  for (const auto& [k, v] : t.values.items)
-    std::visit([&, key = k](const auto& x) { attrs[key] = x; }, v);
+  const faults::FaultType* type = t.fault ? faults::find_type(t.type) : nullptr;
+  for (const auto& [k, v] : t.values.items) {
+    if (type) {
+      const auto spec = std::find_if(type->attributes.begin(), type->attributes.end(),
+                                     [&, key = k](const auto& s) { return s.name == key; });
+      if (spec != type->attributes.end() && spec->extension && spec->is_default(v)) continue;
+    }
+    if (const auto* d = std::get_if<double>(&v))
+      attrs[k] = number(*d);
+    else
+      std::visit([&, key = k](const auto& x) { attrs[key] = x; }, v);
+  }
   if (t.http) {
     auto tree = tree_json(faults::http::to_tree(t.http->settings));
     if (tree.is_object()) attrs = std::move(tree.as_object());
@@ -490,7 +551,7 @@ ApiResponse Api::handle(const ApiRequest& req) {
       json::object o;
       o["version"] = kApiVersion;
       o["brownout"] = BROWNOUT_VERSION;
-      return ApiResponse{200, "application/json;charset=utf-8", json::serialize(o) + "\n", {}};
+      return ApiResponse{200, "application/json;charset=utf-8", dump(o) + "\n", {}};
     }
     if (parts.size() == 1 && parts[0] == "metrics") return metrics();
     if (parts.size() == 1 && parts[0] == "events") {  // brownout's own: the event log
@@ -739,7 +800,7 @@ std::string timeline_json(const TimelineStatus& s) {
         {"proxy", a.proxy}, {"fault", a.fault}, {"toxicity", number(a.toxicity)}, {"values", v}});
   }
   o["active"] = active;
-  return json::serialize(o);
+  return dump(o);
 }
 
 ApiResponse Api::timeline(const std::vector<std::string>& parts, const std::string& m) {

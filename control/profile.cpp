@@ -1177,9 +1177,13 @@ LoadResult import_toxiproxy_json(std::string_view json_text, const std::string& 
             } else if (v.is_double() && v.as_double() == std::floor(v.as_double()) &&
                        std::abs(v.as_double()) < 9e15) {
               f.attributes[std::string(k)] = static_cast<std::int64_t>(v.as_double());
+            } else if (v.is_double()) {
+              f.attributes[std::string(k)] = v.as_double();  // a percentage
+            } else if (v.is_string()) {
+              f.attributes[std::string(k)] = std::string(v.as_string());  // a word
             } else {
               return fail("proxy '" + p.name + "', toxic '" + str(t, "name") + "': attribute " +
-                          std::string(k) + " must be a whole number");
+                          std::string(k) + " must be a number or a word");
             }
           }
         }

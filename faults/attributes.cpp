@@ -17,6 +17,23 @@ std::vector<std::string_view> AttrSpec::words() const {
   return out;
 }
 
+bool AttrSpec::is_default(const Attr& a) const {
+  switch (kind) {
+    case AttrKind::choice: {
+      const auto* w = std::get_if<std::string>(&a);
+      return w && !words().empty() && *w == words().front();
+    }
+    case AttrKind::number: {
+      const auto* d = std::get_if<double>(&a);
+      return d && *d == static_cast<double>(default_value);
+    }
+    case AttrKind::integer:
+      break;
+  }
+  const auto* i = std::get_if<std::int64_t>(&a);
+  return i && *i == default_value;
+}
+
 const Attr* Values::find(std::string_view name) const {
   for (const auto& [key, value] : items)
     if (key == name) return &value;

@@ -18,6 +18,9 @@ namespace brownout::faults {
 // the type's schema gives it meaning.
 using Value = std::variant<std::int64_t, double, bool, std::string>;
 
+// A resolved attribute: an integer, a number or a chosen word.
+using Attr = std::variant<std::int64_t, double, std::string>;
+
 // integer: a whole number in `unit`; number: a real number in `unit` (a
 // percentage); choice: one of the words in `choices` ("a|b|c"), the first
 // being the default.
@@ -32,15 +35,18 @@ struct AttrSpec {
   std::int64_t max = kDayMs;  // values above are refused too; keeps time arithmetic in range
   AttrKind kind = AttrKind::integer;
   std::string_view choices = {};
+  // brownout's addition to a Toxiproxy type: shown by the API only when set
+  // to something else than its default, so Toxiproxy clients see its toxics
+  // exactly as Toxiproxy shows them.
+  bool extension = false;
 
   static constexpr std::int64_t kDayMs = 86'400'000;
 
   // The words of a choice attribute.
   std::vector<std::string_view> words() const;
+  // Whether `a` is this attribute's default.
+  bool is_default(const Attr& a) const;
 };
-
-// A resolved attribute: an integer, a number or a chosen word.
-using Attr = std::variant<std::int64_t, double, std::string>;
 
 // Resolved attributes, in the order the type declares them.
 struct Values {

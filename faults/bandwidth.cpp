@@ -17,7 +17,7 @@ const std::array<AttrSpec, 2> kAttrs{{
     {"scope", "", 0, 0,
      "connection: each connection gets the rate (Toxiproxy's); proxy: all "
      "connections share it",
-     0, AttrKind::choice, "connection|proxy"},
+     0, AttrKind::choice, "connection|proxy", true},
 }};
 
 struct State final : FaultState {

@@ -28,9 +28,16 @@ const std::array<AttrSpec, 4> kAttrs{{
     {"distribution", "", 0, 0,
      "shape of the spread: uniform (+/- jitter, Toxiproxy's), normal, "
      "pareto, paretonormal or lognormal (jitter is the standard deviation)",
-     0, AttrKind::choice, "uniform|normal|pareto|paretonormal|lognormal"},
-    {"correlation", "%", 0, 0, "how much each draw follows the previous one", 100,
-     AttrKind::number},
+     0, AttrKind::choice, "uniform|normal|pareto|paretonormal|lognormal", true},
+    {"correlation",
+     "%",
+     0,
+     0,
+     "how much each draw follows the previous one",
+     100,
+     AttrKind::number,
+     {},
+     true},
 }};
 
 enum class Shape : std::uint8_t { uniform, normal, pareto, paretonormal, lognormal };

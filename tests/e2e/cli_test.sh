@@ -365,6 +365,26 @@ expect_rc "fault add db2 latency --name slowish --toxicity 0.25 --latency 2s" 0
 expect_out_jq "fault add --name/--toxicity/--latency 2s" \
   '.name == "slowish" and .toxicity == 0.25 and .stream == "downstream" and .attributes.latency == 2000'
 
+# brownout's own types and the controls every fault takes.
+cli fault add db2 connection_limit --max_connections 2 --mode queue --queue_timeout 2s \
+  --clients 10.0.0.0/8,127.0.0.2 --after 1s --for 5m --count 7 --flap 5s/10s --probability 0.5 --json
+expect_rc "fault add connection_limit with every control" 0
+expect_out_jq "fault add connection_limit: words, units and controls reach the API" \
+  '.attributes == {"max_connections":2,"mode":"queue","queue_timeout":2000} and .clients == ["10.0.0.0/8","127.0.0.2"] and .after == 1000 and .for == 300000 and .count == 7 and .flap == {"on":5000,"off":10000} and .probability == 0.5'
+cli fault add db2 stall --percentage 1.5% --rto 300ms --json
+expect_rc "fault add stall --percentage 1.5%" 0
+expect_out_jq "fault add stall: a percentage stays a fraction" '.attributes.percentage == 1.5 and .attributes.rto == 300'
+cli fault add db2 flaky --mean_lifetime 1s --mode sometimes
+expect_rc "fault add flaky --mode sometimes: refused" 1
+expect_err_has "fault add flaky --mode sometimes: names the words" 'mode must be one of reset, close'
+cli fault add db2 latency --name scoped --latency 1ms --clients 10.0.0.0/33
+expect_rc "fault add --clients with a bad prefix: usage error" 2
+expect_err_has "fault add --clients 10.0.0.0/33: says why" 'prefix length'
+cli fault add db2 latency --name flapper --latency 1ms --flap 5s
+expect_rc "fault add --flap without OFF: usage error" 2
+api DELETE /proxies/db2/toxics/connection_limit_downstream
+api DELETE /proxies/db2/toxics/stall_downstream
+
 cli fault update db latency_downstream --latency 100ms --jitter 0ms
 expect_rc "fault update db latency_downstream --latency 100ms --jitter 0ms" 0
 expect_out_re "fault update: prints the new summary" '^updated fault latency_downstream on db: latency 100ms ↓$'
@@ -540,13 +560,14 @@ expect_jq "usage errors created no proxy" 'keys == ["db"]'
 cli fault types --json
 expect_rc "fault types --json" 0
 expect_out_jq "fault types --json: valid JSON listing latency with unit ms" \
-  'type == "array" and (.[] | select(.type == "latency") | .attributes | map({(.name): .unit}) | add) == {"latency":"ms","jitter":"ms"}'
+  'type == "array" and (.[] | select(.type == "latency") | .attributes | map({(.name): .unit}) | add) == {"latency":"ms","jitter":"ms","distribution":"","correlation":"%"}'
 expect_out_jq "fault types --json: every type, every attribute has name, unit and default" \
-  '([.[].type] | sort) == (["bandwidth","latency","limit_data","noop","reset_peer","slicer","slow_close","timeout"]) and
+  '([.[].type] | sort) == (["accept_rate","bandwidth","blackhole","connection_limit","corrupt","flaky","latency","limit_data","noop","reset_peer","slicer","slow_close","stall","timeout"]) and
    ([.[].attributes[] | has("name") and has("unit") and has("default")] | all)'
 expect_out_jq "fault types --json: bandwidth rate in KB/s, limit_data bytes in bytes" \
   '(.[] | select(.type == "bandwidth") | .attributes[0] | .name == "rate" and .unit == "KB/s") and
-   (.[] | select(.type == "limit_data") | .attributes[0] | .name == "bytes" and .unit == "bytes")'
+   (.[] | select(.type == "limit_data") | .attributes[0] | .name == "bytes" and .unit == "bytes") and
+   (.[] | select(.type == "connection_limit") | .attributes[1] | .name == "mode" and .kind == "choice" and .default == "reject" and .choices == ["reject","reset","queue","hang"])'
 run "$BIN" fault types
 expect_rc "fault types (no server needed)" 0
 expect_out_re "fault types: table with units and defaults" 'TYPE +ATTRIBUTE +UNIT +DEFAULT'
