@@ -660,9 +660,16 @@ void Loader::load_file(const std::string& path, bool main, std::vector<std::stri
           error(pos(tk), unknown_key_message("timeline key", tk.str(), {"repeat"}));
         }
       }
+    } else if (key == "drill" || key == "probe" || key == "steady_state" || key == "hypothesis" ||
+               key == "guard") {
+      // A drill's sections: `brownout drill` reads them (drill/spec.*); a
+      // server that applies the profile runs its proxies and timeline only.
+      if (!main)
+        error(pos(k), "[" + key + "] belongs in the main profile, not in an included file");
     } else {
-      error(pos(k),
-            unknown_key_message("top-level key", key, {"include", "proxy", "phase", "timeline"}));
+      error(pos(k), unknown_key_message("top-level key", key,
+                                        {"include", "proxy", "phase", "timeline", "drill", "probe",
+                                         "steady_state", "hypothesis", "guard"}));
     }
   }
   merge(included, std::move(mine));

@@ -222,7 +222,7 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   Task<> writer(std::shared_ptr<Link> self, Direction& d);
   // Asks the connection-level faults whether this connection goes on;
   // false when one refused it (the link is closed or left hanging).
-  Task<bool> admit(std::shared_ptr<Link> self);
+  Task<bool> admit(std::shared_ptr<Link> self, std::shared_ptr<const faults::ChainSet> set);
   Task<> hang(std::shared_ptr<Link> self);
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
@@ -575,9 +575,7 @@ static faults::IpAddress address_of(const tcp::endpoint& e) {
   return out;
 }
 
-Task<bool> Link::admit(std::shared_ptr<Link> self) {
-  const auto set = proxy_->current_faults();
-  if (!set || set->connection.empty()) co_return true;
+Task<bool> Link::admit(std::shared_ptr<Link> self, std::shared_ptr<const faults::ChainSet> set) {
   for (const auto& f : set->connection) {
     if (!f->fault || !faults::client_matches(f->clients, client_ip_)) continue;
     if (f->used_up() || !rng_.chance(f->toxicity) || !rng_.chance(f->probability)) continue;
@@ -663,7 +661,9 @@ Task<> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
   if (auto peer = client_.remote_endpoint(ec); !ec) client_ip_ = address_of(peer);
-  if (!co_await admit(self)) co_return;
+  // Connection-level faults decide first; without any, no coroutine is made.
+  if (auto set = proxy_->current_faults(); set && !set->connection.empty())
+    if (!co_await admit(self, std::move(set))) co_return;
   const auto upstream = proxy_->upstream();
   const std::string& target = upstream.address;
   if (upstream.endpoint) {

@@ -1,0 +1,316 @@
+#include "drill/judge.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace brownout::drill {
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::ok:
+      return "ok";
+    case Outcome::degraded:
+      return "degraded";
+    case Outcome::failed:
+      return "failed";
+    case Outcome::skipped:
+      return "skipped";
+  }
+  return "?";
+}
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::pass:
+      return "PASS";
+    case Verdict::fail:
+      return "FAIL";
+    case Verdict::inconclusive:
+      return "INCONCLUSIVE";
+  }
+  return "?";
+}
+
+namespace {
+struct MetricName {
+  Metric m;
+  const char* name;
+};
+constexpr MetricName kMetrics[] = {
+    {Metric::success_rate, "success_rate"},
+    {Metric::ok_rate, "ok_rate"},
+    {Metric::degraded_rate, "degraded_rate"},
+    {Metric::error_rate, "error_rate"},
+    {Metric::latency_p50, "latency_p50"},
+    {Metric::latency_p90, "latency_p90"},
+    {Metric::latency_p95, "latency_p95"},
+    {Metric::latency_p99, "latency_p99"},
+    {Metric::latency_max, "latency_max"},
+    {Metric::latency_avg, "latency_avg"},
+    {Metric::count, "count"},
+};
+}  // namespace
+
+const char* metric_name(Metric m) {
+  for (const auto& x : kMetrics)
+    if (x.m == m) return x.name;
+  return "?";
+}
+
+std::optional<Metric> metric_from(const std::string& name) {
+  for (const auto& x : kMetrics)
+    if (name == x.name) return x.m;
+  return std::nullopt;
+}
+
+bool is_latency(Metric m) {
+  return m >= Metric::latency_p50 && m <= Metric::latency_avg;
+}
+
+bool Threshold::holds(double observed) const {
+  // Rates and latencies are compared with a small tolerance for rounding.
+  constexpr double eps = 1e-9;
+  switch (op) {
+    case Op::lt:
+      return observed < value - eps;
+    case Op::le:
+      return observed <= value + eps;
+    case Op::gt:
+      return observed > value + eps;
+    case Op::ge:
+      return observed >= value - eps;
+    case Op::eq:
+      return std::fabs(observed - value) <= eps;
+    case Op::ne:
+      return std::fabs(observed - value) > eps;
+  }
+  return false;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
+  const auto i =
+      static_cast<std::size_t>(std::clamp(rank, 1.0, static_cast<double>(values.size())));
+  return values[i - 1];
+}
+
+std::vector<const Sample*> in_scope(std::span<const Sample> samples, const std::string& probe,
+                                    std::span<const Window> windows,
+                                    std::span<const std::string> during, Ms skip) {
+  std::vector<const Window*> chosen;
+  for (const auto& w : windows) {
+    for (const auto& d : during) {
+      if (d == "all" || d == w.name || (d == "faulted" && w.faulted) ||
+          (d == "steady" && !w.faulted)) {
+        chosen.push_back(&w);
+        break;
+      }
+    }
+  }
+  std::vector<const Sample*> out;
+  for (const auto& s : samples) {
+    if (s.probe != probe || s.outcome == Outcome::skipped) continue;
+    for (const Window* w : chosen)
+      if (s.planned >= w->start + skip && s.planned < w->end) {
+        out.push_back(&s);
+        break;
+      }
+  }
+  return out;
+}
+
+double measure(Metric m, std::span<const Sample* const> samples) {
+  const auto n = static_cast<double>(samples.size());
+  if (m == Metric::count) return n;
+  if (samples.empty()) return 0;
+  std::int64_t ok = 0, degraded = 0, failed = 0;
+  std::vector<double> latencies;
+  latencies.reserve(samples.size());
+  double sum = 0;
+  for (const Sample* s : samples) {
+    ok += s->outcome == Outcome::ok;
+    degraded += s->outcome == Outcome::degraded;
+    failed += s->outcome == Outcome::failed;
+    latencies.push_back(s->latency);
+    sum += s->latency;
+  }
+  switch (m) {
+    case Metric::success_rate:
+      return static_cast<double>(ok + degraded) / n;
+    case Metric::ok_rate:
+      return static_cast<double>(ok) / n;
+    case Metric::degraded_rate:
+      return static_cast<double>(degraded) / n;
+    case Metric::error_rate:
+      return static_cast<double>(failed) / n;
+    case Metric::latency_p50:
+      return percentile(std::move(latencies), 50);
+    case Metric::latency_p90:
+      return percentile(std::move(latencies), 90);
+    case Metric::latency_p95:
+      return percentile(std::move(latencies), 95);
+    case Metric::latency_p99:
+      return percentile(std::move(latencies), 99);
+    case Metric::latency_max:
+      return *std::max_element(latencies.begin(), latencies.end());
+    case Metric::latency_avg:
+      return sum / n;
+    case Metric::count:
+      break;
+  }
+  return n;
+}
+
+Ms faults_cleared_at(const Window& phase, std::span<const FaultEvent> events) {
+  Ms at = phase.end;
+  for (const auto& e : events)
+    if ((e.action == "fault_removed" || e.action == "faults_cleared") && e.at >= phase.end &&
+        e.at < phase.end + 60'000)
+      at = std::max(at, e.at);
+  return at;
+}
+
+std::optional<double> recovery_time(std::span<const Sample> samples, const std::string& probe,
+                                    Ms t0, Ms stable_for) {
+  std::vector<const Sample*> after;
+  for (const auto& s : samples)
+    if (s.probe == probe && s.outcome != Outcome::skipped && s.planned >= t0) after.push_back(&s);
+  std::sort(after.begin(), after.end(),
+            [](const Sample* a, const Sample* b) { return a->planned < b->planned; });
+  // The candidate start of a good stretch: the first sample after the last failure.
+  std::optional<Ms> start;
+  for (const Sample* s : after) {
+    if (s->outcome == Outcome::failed) {
+      start.reset();
+      continue;
+    }
+    if (!start) start = s->planned;
+    if (s->planned - *start >= stable_for) return static_cast<double>(*start - t0);
+  }
+  return std::nullopt;
+}
+
+std::vector<Attribution> attribute(std::span<const Sample* const> failed,
+                                   std::span<const FaultEvent> events) {
+  std::map<std::string, std::int64_t> counts;
+  for (const Sample* s : failed) {
+    // The faults on when the sample was planned: added before, not removed since.
+    std::set<std::string> on;
+    for (const auto& e : events) {
+      if (e.at > s->planned) break;
+      const std::string key = e.proxy + "/" + e.fault;
+      if (e.action == "fault_added" || e.action == "fault_on") on.insert(key);
+      if (e.action == "fault_removed" || e.action == "fault_off" || e.action == "fault_expired")
+        on.erase(key);
+      if (e.action == "faults_cleared")
+        for (auto it = on.begin(); it != on.end();)
+          it = it->rfind(e.proxy + "/", 0) == 0 ? on.erase(it) : std::next(it);
+    }
+    if (on.empty()) ++counts[""];
+    for (const auto& f : on) ++counts[f];
+  }
+  std::vector<Attribution> out;
+  for (auto& [f, n] : counts) out.push_back({f, n});
+  std::sort(out.begin(), out.end(), [](const Attribution& a, const Attribution& b) {
+    return a.failures != b.failures ? a.failures > b.failures : a.fault < b.fault;
+  });
+  return out;
+}
+
+namespace {
+std::string fmt_value(Metric m, double v) {
+  char buf[64];
+  if (is_latency(m))
+    std::snprintf(buf, sizeof buf, "%.1fms", v);
+  else if (m == Metric::count)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+}  // namespace
+
+HypothesisResult judge(const Hypothesis& h, std::span<const Sample> samples,
+                       std::span<const Window> windows, std::span<const FaultEvent> events) {
+  HypothesisResult r;
+  r.name = h.name;
+  r.probe = h.probe;
+  r.warn_only = h.warn_only;
+  for (const auto& d : h.during) r.scope += (r.scope.empty() ? "" : ",") + d;
+  if (!h.after.empty()) r.scope += (r.scope.empty() ? "after " : ", after ") + h.after;
+
+  bool failed = false;
+  bool undecided = false;
+  std::vector<std::string> reasons;
+  if (!h.checks.empty()) {
+    const auto scoped = in_scope(samples, h.probe, windows, h.during, h.skip);
+    r.samples = static_cast<std::int64_t>(scoped.size());
+    for (const auto& c : h.checks) {
+      CheckResult cr{c.metric, c.threshold, measure(c.metric, scoped), false};
+      cr.met = c.threshold.holds(cr.observed);
+      r.checks.push_back(cr);
+      if (!cr.met)
+        reasons.push_back(std::string(metric_name(c.metric)) + " " +
+                          fmt_value(c.metric, cr.observed) + " not " + c.threshold.text);
+    }
+    std::vector<const Sample*> bad;
+    for (const Sample* s : scoped)
+      if (s->outcome == Outcome::failed) bad.push_back(s);
+    r.attribution = attribute(bad, events);
+    if (r.samples < h.min_samples) {
+      undecided = true;
+      reasons.insert(reasons.begin(), std::to_string(r.samples) + " samples, fewer than " +
+                                          std::to_string(h.min_samples));
+    } else {
+      failed = std::any_of(r.checks.begin(), r.checks.end(), [](auto& c) { return !c.met; });
+    }
+  }
+  if (h.recovery) {
+    const Window* phase = nullptr;
+    for (const auto& w : windows)
+      if (w.name == h.after) phase = &w;
+    if (!phase) {
+      undecided = true;
+      reasons.push_back("phase " + h.after + " did not run");
+    } else {
+      const Ms t0 = faults_cleared_at(*phase, events);
+      r.recovery_ms = recovery_time(samples, h.probe, t0, h.stable_for);
+      if (!r.recovery_ms) {
+        failed = true;
+        reasons.push_back("not recovered (no " + std::to_string(h.stable_for) +
+                          " ms without a failure after the faults cleared)");
+      } else if (!h.recovery->holds(*r.recovery_ms)) {
+        failed = true;
+        reasons.push_back("recovery " + fmt_value(Metric::latency_max, *r.recovery_ms) + " not " +
+                          h.recovery->text);
+      }
+    }
+  }
+  r.verdict = failed ? Verdict::fail : undecided ? Verdict::inconclusive : Verdict::pass;
+  for (const auto& why : reasons) r.why += (r.why.empty() ? "" : "; ") + why;
+  if (r.why.empty()) {
+    for (const auto& c : r.checks)
+      r.why += (r.why.empty() ? "" : ", ") + std::string(metric_name(c.metric)) + " " +
+               fmt_value(c.metric, c.observed) + " " + c.threshold.text;
+    if (r.recovery_ms)
+      r.why += (r.why.empty() ? "" : ", ") + std::string("recovered in ") +
+               fmt_value(Metric::latency_max, *r.recovery_ms);
+  }
+  return r;
+}
+
+Exit overall(std::span<const HypothesisResult> results, Exit inconclusive_as) {
+  bool inconclusive = false;
+  for (const auto& r : results) {
+    if (r.warn_only) continue;
+    if (r.verdict == Verdict::fail) return Exit::fail;
+    if (r.verdict == Verdict::inconclusive) inconclusive = true;
+  }
+  return inconclusive ? inconclusive_as : Exit::pass;
+}
+
+}  // namespace brownout::drill
