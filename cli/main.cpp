@@ -1,4 +1,6 @@
 // The brownout executable: parses arguments and calls the layers below.
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -6,6 +8,7 @@
 
 #include "control/commands.hpp"
 #include "control/server.hpp"
+#include "drill/run.hpp"
 
 namespace cmd = brownout::control::commands;
 
@@ -252,6 +255,23 @@ int main(int argc, char** argv) {
   tstop->footer("Example:\n  brownout timeline stop");
   timeline->footer("Examples:\n  brownout timeline\n  brownout timeline stop");
 
+  brownout::drill::DrillOptions drill_options;
+  std::string drill_reports;
+  std::uint64_t drill_seed = 0;
+  auto* drill = app.add_subcommand(
+      "drill", "Run a profile's drill: steady state, timeline, probes, verdicts, reports");
+  drill->add_option("profile", drill_options.profile, "Profile with [[probe]] and [[hypothesis]]")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* drill_reports_opt = drill->add_option("--reports", drill_reports,
+                                              "Folder for the reports (default: [drill] reports)");
+  auto* drill_seed_opt = drill->add_option("--seed", drill_seed, "Seed for every fault decision");
+  drill->add_flag("--quiet", drill_options.quiet, "Print the verdicts only, no progress");
+  drill->footer(
+      "Exit codes: 0 pass, 1 a hypothesis failed, 2 bad profile (nothing ran), 3 not steady\n"
+      "before faults (nothing injected), 4 aborted by a guard or a signal, 5 inconclusive.\n"
+      "Example:\n  brownout drill profiles/black-friday.toml --reports out/");
+
   std::string shell;
   auto* completion = app.add_subcommand("completion", "Print a shell completion script");
   completion->add_option("shell", shell, "bash or zsh")
@@ -299,6 +319,12 @@ int main(int argc, char** argv) {
   if (*pcheck) return cmd::profile_check(ctx, profile_files);
   if (*pimport) return cmd::profile_import(ctx, profile_file);
   if (*apply) return cmd::apply(ctx, profile_file);
+  if (*drill) {
+    if (*drill_reports_opt) drill_options.reports = drill_reports;
+    if (*drill_seed_opt) drill_options.seed = drill_seed;
+    spdlog::set_level(spdlog::level::warn);  // the drill's own output says what happens
+    return brownout::drill::run_drill(drill_options, std::cout, std::cerr);
+  }
   if (*tstop) return cmd::timeline_stop(ctx);
   if (*timeline) return cmd::timeline(ctx);
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "control/toml_util.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
 #include "proxy/address.hpp"
@@ -24,6 +25,8 @@ namespace {
 constexpr std::string_view kAfterPrevious = "after previous";
 // Message-level protocols that arrive with their own fault types.
 constexpr std::string_view kLaterProtocols[] = {"http", "postgres", "redis", "mysql"};
+
+}  // namespace
 
 SourcePos pos_of(const toml::source_region& r, const std::string& fallback_file) {
   SourcePos p;
@@ -52,6 +55,8 @@ std::string type_name(const toml::node& n) {
   }
 }
 
+namespace {
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -77,9 +82,11 @@ std::string one_of(const std::vector<std::string>& names) {
   return out;
 }
 
+}  // namespace
+
 std::string unknown_key_message(std::string_view what, std::string_view key,
                                 const std::vector<std::string>& expected,
-                                std::string_view context = {}) {
+                                std::string_view context) {
   std::string msg = std::string("unknown ") + std::string(what) + " '" + std::string(key) + "'";
   if (!context.empty()) msg += " " + std::string(context);
   if (expected.empty()) return msg + " (this table takes no keys)";
@@ -93,6 +100,8 @@ std::string unknown_key_message(std::string_view what, std::string_view key,
   if (!best.empty()) msg += "; did you mean '" + best + "'?";
   return msg + ")";
 }
+
+namespace {
 
 std::string ms_text(std::int64_t ms) {
   return faults::format_quantity(ms, "ms");

@@ -1,0 +1,49 @@
+// The probe engine: runs each [[probe]] on a fixed schedule (an open model:
+// a request starts at its planned time even when earlier ones are slow, up to
+// max_in_flight; beyond it the sample is recorded as skipped, "saturated"),
+// and records every answer as a sample. Latency counts from the planned
+// start, so a slow phase is not under-sampled. Own thread; no Asio here.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "drill/model.hpp"
+#include "drill/spec.hpp"
+
+namespace brownout::drill {
+
+class ProbeRunner {
+ public:
+  // Times are counted from `t0` (the drill's start).
+  ProbeRunner(std::vector<Probe> probes, std::chrono::steady_clock::time_point t0);
+  ~ProbeRunner();
+  ProbeRunner(const ProbeRunner&) = delete;
+  ProbeRunner& operator=(const ProbeRunner&) = delete;
+
+  void start();
+  // Stops planning new requests, waits (bounded by the probes' timeouts) for
+  // those in flight, and stops the thread.
+  void stop();
+  // Every sample so far, in the order they finished.
+  std::vector<Sample> samples() const;
+  // Requests sent so far (the load the drill itself puts on the system).
+  std::uint64_t sent() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Judges one answer against `expect` / `degraded` (pure; the engine calls it).
+struct Answer {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  double latency = 0;
+};
+void classify(const Probe& p, const Answer& a, Sample& out);
+
+}  // namespace brownout::drill

@@ -1,0 +1,262 @@
+#include "drill/run.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "control/api.hpp"
+#include "control/events.hpp"
+#include "control/registry.hpp"
+#include "control/timeline.hpp"
+#include "drill/judge.hpp"
+#include "drill/probe.hpp"
+#include "drill/report.hpp"
+#include "drill/spec.hpp"
+
+namespace brownout::drill {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+}
+
+std::string iso_utc(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The profile's proxies without a fault or a phase: what runs before and after.
+control::Profile without_faults(control::Profile p) {
+  for (auto& proxy : p.proxies) proxy.faults.clear();
+  p.phases.clear();
+  p.repeat = false;
+  return p;
+}
+
+bool write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  return static_cast<bool>(f);
+}
+
+}  // namespace
+
+int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
+  // 1. Validate everything before anything runs.
+  auto loaded = control::load_profile(o.profile);
+  if (!loaded) {
+    err << loaded.error_text();
+    err << "brownout: " << loaded.errors.size() << " error(s), nothing ran\n";
+    return static_cast<int>(Exit::bad_profile);
+  }
+  const control::Profile profile = *loaded.profile;
+  std::vector<std::string> phase_names;
+  for (const auto& p : profile.phases) phase_names.push_back(p.name);
+  auto spec_result = load_spec(o.profile, loaded.sources[o.profile], phase_names);
+  std::vector<control::ProfileError> errors = spec_result.errors;
+  if (profile.phases.empty())
+    errors.push_back({{o.profile, 1, 1}, "a drill needs a timeline: the profile has no [[phase]]"});
+  if (profile.repeat)
+    errors.push_back(
+        {{o.profile, 1, 1}, "a drill runs its timeline once: remove [timeline] repeat"});
+  if (!errors.empty()) {
+    for (const auto& e : errors) err << e.text() << "\n";
+    err << "brownout: " << errors.size() << " error(s), nothing ran\n";
+    return static_cast<int>(Exit::bad_profile);
+  }
+  const DrillSpec spec = *spec_result.spec;
+  const std::string reports = o.reports.value_or(spec.reports);
+
+  // 2. The proxies, in this process, with no fault yet.
+  const std::uint64_t seed = o.seed.value_or(std::random_device{}());
+  auto events = std::make_shared<control::EventLog>();
+  proxy::Engine engine(proxy::EngineOptions{0, seed, 4 << 20, events});
+  control::Registry registry(engine, events.get());
+  control::Timeline timeline(registry, events.get());
+  registry.set_actor("drill");
+  const auto calm = without_faults(profile);
+  if (auto r = registry.apply_profile(calm); std::holds_alternative<control::ApiError>(r)) {
+    err << "brownout: " << std::get<control::ApiError>(r).message << "\n";
+    return static_cast<int>(Exit::bad_profile);
+  }
+
+  g_signal = 0;
+  auto old_int = std::signal(SIGINT, on_signal);
+  auto old_term = std::signal(SIGTERM, on_signal);
+
+  const auto t0 = Clock::now();
+  const auto sys0 = std::chrono::system_clock::now();
+  const auto now_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  };
+  ProbeRunner probes(spec.probes, t0);
+  probes.start();
+
+  RunRecord rec;
+  rec.title = spec.title;
+  rec.profile = o.profile;
+  rec.profile_text = loaded.sources[o.profile];
+  rec.seed = seed;
+  rec.started = iso_utc(sys0);
+
+  // Sleeps until `until` (ms from t0), a second at a time, printing progress;
+  // false when a signal or `stop` cut it short.
+  const bool tty = !o.quiet && &out == &std::cout && ::isatty(STDOUT_FILENO);
+  const auto wait_until = [&](Ms until, const std::string& what, auto&& stop) {
+    Ms shown = -1;
+    if (!o.quiet && !tty) out << "  " << what << " (" << (until - now_ms() + 999) / 1000 << "s)\n";
+    while (now_ms() < until) {
+      if (g_signal) return false;
+      if (stop()) return false;
+      const Ms left = (until - now_ms() + 999) / 1000;
+      if (tty && left != shown) {
+        shown = left;
+        out << "\r  " << what << ": " << left << "s left   " << std::flush;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<Ms>(200, until - now_ms())));
+    }
+    return true;
+  };
+  const auto never = [] { return false; };
+
+  // 3. Steady state before any fault.
+  const Ms before = spec.steady ? spec.steady->before : 0;
+  rec.windows.push_back({"before", 0, before, false});
+  bool ok = wait_until(before, "steady state", never);
+  std::string status;
+  if (ok && spec.steady && !spec.steady->checks.empty()) {
+    const auto samples = probes.samples();
+    for (const auto& probe : spec.steady->probes) {
+      Hypothesis h;
+      h.name = "steady state before faults (" + probe + ")";
+      h.probe = probe;
+      h.during = {"before"};
+      h.checks = spec.steady->checks;
+      h.min_samples = spec.steady->min_samples;
+      auto r = judge(h, samples, rec.windows, {});
+      if (r.verdict != Verdict::pass) status = "NOT_STEADY";
+      rec.results.push_back(std::move(r));
+    }
+  }
+
+  // 4. The timeline, with guards watching.
+  Ms cleared = now_ms();
+  if (ok && status.empty()) {
+    const Ms t1 = now_ms();
+    if (auto r = control::apply_profile(registry, timeline, profile, false);
+        std::holds_alternative<control::ApiError>(r)) {
+      err << "\nbrownout: " << std::get<control::ApiError>(r).message << "\n";
+      status = "ERROR";
+    }
+    for (const auto& p : profile.phases)
+      rec.windows.push_back({p.name, t1 + p.start_ms, t1 + p.end_ms(), true});
+    const auto tripped = [&] {
+      const Ms now = now_ms();
+      for (const auto& g : spec.guards) {
+        if (now - t1 < g.delay + g.over) continue;
+        std::vector<Window> recent{{"recent", now - g.over, now, true}};
+        Hypothesis h;
+        h.probe = g.probe;
+        h.during = {"recent"};
+        const auto s = probes.samples();
+        const auto scoped = in_scope(s, g.probe, recent, h.during, 0);
+        if (!scoped.empty() && g.when.threshold.holds(measure(g.when.metric, scoped))) {
+          rec.aborted_by =
+              "guard " + g.probe + " " + metric_name(g.when.metric) + " " + g.when.threshold.text;
+          return true;
+        }
+      }
+      return false;
+    };
+    ok = status.empty() && wait_until(t1 + profile.timeline_ms(), "timeline", tripped);
+    // 5. Every fault goes, whatever happened.
+    timeline.stop();
+    registry.apply_profile(calm);
+    cleared = now_ms();
+    if (!ok && status.empty()) {
+      status = "ABORTED";
+      if (rec.aborted_by.empty()) rec.aborted_by = "signal";
+    }
+    // 6. The recovery, observed even after an abort (not after a second signal).
+    Ms after = spec.steady ? spec.steady->after : 0;
+    for (const auto& h : spec.hypotheses)
+      if (h.recovery) after = std::max(after, h.stable_for + 10'000);
+    rec.windows.push_back({"after", cleared, cleared + after, false});
+    if (status != "ERROR") {
+      g_signal = 0;
+      wait_until(cleared + after, "recovery", never);
+    }
+  }
+  probes.stop();
+  if (tty) out << "\r" << std::string(40, ' ') << "\r";
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+
+  // 7. Judge.
+  rec.samples = probes.samples();
+  rec.requests_sent = probes.sent();
+  for (const auto& e : events->since(0, 1'000'000)) {
+    const Ms at =
+        std::chrono::duration_cast<std::chrono::milliseconds>(e.event.time - sys0).count();
+    rec.events.push_back({at, e.event.proxy, e.event.fault, e.event.action});
+  }
+  std::sort(rec.samples.begin(), rec.samples.end(), [](const Sample& a, const Sample& b) {
+    return a.planned != b.planned ? a.planned < b.planned : a.probe < b.probe;
+  });
+  if (status.empty() || status == "ABORTED") {
+    for (const auto& h : spec.hypotheses)
+      rec.results.push_back(judge(h, rec.samples, rec.windows, rec.events));
+    if (spec.steady && !spec.steady->checks.empty() && spec.steady->after > 0)
+      for (const auto& probe : spec.steady->probes) {
+        Hypothesis h;
+        h.name = "steady state after faults (" + probe + ")";
+        h.probe = probe;
+        h.during = {"after"};
+        h.checks = spec.steady->checks;
+        h.min_samples = spec.steady->min_samples;
+        rec.results.push_back(judge(h, rec.samples, rec.windows, rec.events));
+      }
+  }
+  rec.duration = now_ms();
+  if (status == "NOT_STEADY") {
+    rec.exit = Exit::not_steady;
+  } else if (status == "ABORTED") {
+    rec.exit = Exit::aborted;
+  } else if (status == "ERROR") {
+    rec.exit = Exit::internal;
+  } else {
+    rec.exit = overall(rec.results, spec.inconclusive_as);
+    status = rec.exit == Exit::pass ? "PASS" : rec.exit == Exit::fail ? "FAIL" : "INCONCLUSIVE";
+  }
+  rec.status = status;
+
+  // 8. Report.
+  std::error_code ec;
+  std::filesystem::create_directories(reports, ec);
+  const std::filesystem::path dir(reports);
+  if (ec || !write_file(dir / "report.json", report_json(rec)) ||
+      !write_file(dir / "junit.xml", junit_xml(rec)) ||
+      !write_file(dir / "samples.ndjson", samples_ndjson(rec)) ||
+      !write_file(dir / "events.ndjson", events_ndjson(rec)))
+    err << "brownout: cannot write the reports to " << reports << "\n";
+  print_summary(out, rec, reports);
+  return static_cast<int>(rec.exit);
+}
+
+}  // namespace brownout::drill
