@@ -22,7 +22,8 @@ const std::array<AttrSpec, 3> kAttrs{{
 
 struct Shared final : FaultState {
   std::mutex mutex;
-  double tokens = -1;  // < 0 until the first connection fills the bucket
+  bool filled = false;  // the first connection fills the bucket
+  double tokens = 0;    // below 0 in delay mode: tokens promised to waiting connections
   TimePoint last{};
   std::int64_t refused = 0;
   std::int64_t delayed = 0;
@@ -45,7 +46,8 @@ class AcceptRate final : public Fault {
       return {};
     }
     std::lock_guard lock(s.mutex);
-    if (s.tokens < 0) {
+    if (!s.filled) {
+      s.filled = true;
       s.tokens = burst_;
     } else {
       const double elapsed = std::chrono::duration<double>(now - s.last).count();

@@ -35,9 +35,7 @@ class Bandwidth final : public Fault {
   Bandwidth(std::int64_t rate_kbps, bool shared)
       : bytes_per_second_(rate_kbps * 1000), shared_(shared) {}
 
-  std::unique_ptr<FaultState> make_state() const override {
-    return shared_ ? nullptr : std::make_unique<State>();
-  }
+  std::unique_ptr<FaultState> make_state() const override { return std::make_unique<State>(); }
   std::shared_ptr<FaultState> make_shared_state() const override {
     return shared_ ? std::make_shared<Shared>() : nullptr;
   }

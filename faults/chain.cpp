@@ -48,6 +48,9 @@ bool ChainRunner::rebind(const Chain& chain, Context& ctx, Plan& plan,
     slot.instance = instance;
     if (old != slots_.end() && old->instance->type == instance->type) {
       slot.state = std::move(old->state);
+      // The old settings may have needed no per-link state where the new do
+      // (latency without jitter, bandwidth shared by the proxy).
+      if (!slot.state) slot.state = instance->fault->make_state();
       // An update draws toxicity again (Toxiproxy's behaviour) but is not
       // a new action for `count`.
       slot.picked =

@@ -76,6 +76,9 @@ class ConnectionLimit final : public Fault {
   }
 
   void release(FaultState* base) const override { static_cast<Shared&>(*base).active.fetch_sub(1); }
+  void abandon(FaultState* base, const Admission&) const override {
+    static_cast<Shared&>(*base).queued.fetch_sub(1);
+  }
 
   void gauges(const FaultState* base, Gauges& out) const override {
     const auto& s = static_cast<const Shared&>(*base);

@@ -86,6 +86,9 @@ class Fault {
   }
   // A connection admitted with holds_slot ended.
   virtual void release(FaultState* /*shared*/) const {}
+  // A connection told to wait went away first (the client left, the proxy
+  // closed): undo what admit() counted for it.
+  virtual void abandon(FaultState* /*shared*/, const Admission& /*waiting*/) const {}
   // Named figures of the shared state for /metrics (active, queued, refused).
   virtual void gauges(const FaultState* /*shared*/, Gauges& /*out*/) const {}
 };

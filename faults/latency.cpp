@@ -108,7 +108,8 @@ class Latency final : public Fault {
       const auto offset = Duration(ctx.rng.range(-jitter_.count(), jitter_.count()));
       return std::max(Duration::zero(), latency_ + offset);
     }
-    auto& s = static_cast<State&>(*base);
+    State fresh;  // a link that attached before the spread needed state draws uncorrelated
+    auto& s = base ? static_cast<State&>(*base) : fresh;
     const bool started = s.started;
     s.started = true;
     const double z = next(s.z1, started, ctx.rng);

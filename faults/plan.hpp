@@ -43,7 +43,7 @@ struct Flip {
 struct Plan {
   std::vector<Piece> pieces;
   End end;
-  std::vector<Flip> flips;  // offsets within this chunk's bytes
+  std::vector<Flip> flips;  // stream offsets (as pieces use) of bytes in this chunk
 
   void reset_for(std::uint64_t offset, std::uint32_t size, TimePoint arrival) {
     pieces.clear();

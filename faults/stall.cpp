@@ -2,10 +2,13 @@
 // reordered; a "lost" chunk is late by a retransmission timeout, doubled for
 // each further loss of the same chunk (as TCP's RTO backs off), and what
 // follows it waits behind it. Losses come in bursts from a Gilbert-Elliott
-// chain (p: chance in percent of going from the good state to the bad one,
-// r: of coming back; a chunk is lost while the chain is bad, so the mean
-// burst is 100/r chunks and the loss rate p/(p+r)), or, with p = 0,
-// independently with `percentage`.
+// chain that steps once per transmission, as netem's steps once per packet
+// (p: chance in percent of going from the good state to the bad one, r: of
+// coming back; a transmission is lost while the chain is bad, so the loss
+// rate per transmission is p/(p+r) and a burst is 100/r transmissions on
+// average: mostly one chunk sent again and again, its wait doubling each
+// time, as a TCP connection in a loss burst backs off), or, with p = 0,
+// independently with `percentage` per transmission.
 #include <algorithm>
 #include <array>
 
@@ -15,11 +18,12 @@ namespace brownout::faults {
 namespace {
 
 const std::array<AttrSpec, 5> kAttrs{{
-    {"p", "%", 0, 0, "Gilbert-Elliott: chance per chunk of entering a loss burst", 100,
+    {"p", "%", 0, 0, "Gilbert-Elliott: chance per transmission of entering a loss burst", 100,
      AttrKind::number},
-    {"r", "%", 100, 0, "Gilbert-Elliott: chance per chunk of leaving a loss burst", 100,
+    {"r", "%", 100, 0, "Gilbert-Elliott: chance per transmission of leaving a loss burst", 100,
      AttrKind::number},
-    {"percentage", "%", 0, 0, "independent loss per chunk (when p is 0)", 100, AttrKind::number},
+    {"percentage", "%", 0, 0, "independent loss per transmission (when p is 0)", 100,
+     AttrKind::number},
     {"rto", "ms", 200, 1, "delay of a first loss; each further loss doubles it"},
     {"max_rto", "ms", 60'000, 1, "the longest a single retransmission waits"},
 }};

@@ -224,6 +224,12 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   // false when one refused it (the link is closed or left hanging).
   Task<bool> admit(std::shared_ptr<Link> self, std::shared_ptr<const faults::ChainSet> set);
   Task<> hang(std::shared_ptr<Link> self);
+  // The client closed or reset its end (checked without reading its bytes).
+  bool client_gone() {
+    char c;
+    const auto n = ::recv(client_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
   enum class ReadResult { more, empty, done };  // read again / socket empty / reading is over
   ReadResult read_planned(Direction& d);
   bool write_due(Direction& d, faults::TimePoint now);
@@ -320,6 +326,12 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   std::shared_ptr<const faults::ChainSet> current_faults() const {
     std::lock_guard lock(mutex_);
     return faults_;
+  }
+
+  // Whether links accepted in `generation` still belong (not closed since).
+  bool current(std::uint64_t generation) const {
+    std::lock_guard lock(mutex_);
+    return generation == generation_;
   }
 
   // Registers a link that a fault left hanging, so closing the proxy ends it.
@@ -575,6 +587,10 @@ static faults::IpAddress address_of(const tcp::endpoint& e) {
   return out;
 }
 
+// GCC 12 reports a mismatched new/delete on this coroutine's frame (both are
+// Asio's frame allocator's); a false positive of its inliner, silenced here only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 Task<bool> Link::admit(std::shared_ptr<Link> self, std::shared_ptr<const faults::ChainSet> set) {
   for (const auto& f : set->connection) {
     if (!f->fault || !faults::client_matches(f->clients, client_ip_)) continue;
@@ -589,16 +605,26 @@ Task<bool> Link::admit(std::shared_ptr<Link> self, std::shared_ptr<const faults:
       while (a.kind == faults::Admission::wait && !closed_) {
         timer.expires_at(std::min(a.until, Clock::now() + std::chrono::milliseconds(10)));
         co_await timer.async_wait(nothrow);
+        if (client_gone() || !proxy_->current(generation_)) {
+          // The client gave up, or the proxy was closed: it leaves the queue.
+          emit("closed", f.get(), "left the queue");
+          close(false);
+          break;
+        }
         const auto now_set = proxy_->current_faults();
         const bool still_there = std::any_of(now_set->connection.begin(), now_set->connection.end(),
                                              [&](const auto& g) { return g->id == f->id; });
-        if (!still_there) {
+        if (!still_there) {  // the fault went away: the connection goes on
+          f->fault->abandon(shared, a);
           a = {};
           break;
         }
         a = f->fault->admit(shared, Clock::now(), &a);
       }
-      if (closed_) co_return false;
+      if (closed_) {
+        if (a.kind == faults::Admission::wait) f->fault->abandon(shared, a);
+        co_return false;
+      }
     }
     if (a.kind == faults::Admission::accept) {
       if (a.holds_slot) slots_.push_back(f);
@@ -633,6 +659,7 @@ Task<bool> Link::admit(std::shared_ptr<Link> self, std::shared_ptr<const faults:
   }
   co_return true;
 }
+#pragma GCC diagnostic pop
 
 // A hung connection: open, never served; what the client sends is read and
 // dropped so its writes do not block, until it gives up or the proxy closes.

@@ -1,6 +1,7 @@
 // Unit tests for faults/bandwidth.cpp. Fake clock, no sleeps.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -224,4 +225,119 @@ TEST_CASE("bandwidth: a huge rate neither overflows nor divides by zero") {
     CHECK(since(plan.pieces[0].release) >= 0);
     CHECK(since(plan.pieces[0].release) <= 1);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scope = proxy: one budget shared by every link of the proxy (Context::shared).
+
+namespace {
+
+std::shared_ptr<const Fault> bandwidth_scoped(std::int64_t rate_kbps, const std::string& scope) {
+  return make_fault("bandwidth", {{"rate", I(rate_kbps)}, {"scope", Word(scope)}});
+}
+
+// What two links offering the same load got: bytes released by `by`, and each one's last release.
+struct Split {
+  std::uint64_t bytes_by[2] = {0, 0};
+  TimePoint last[2] = {};
+  bool contiguous = true;
+};
+
+// Two links through `f` take turns sending a 1000-byte chunk every 5 ms (200 KB/s each) for
+// 10 s; `shared` (or nullptr) is the Context's shared state for both.
+Split offer_alternately(const std::shared_ptr<const Fault>& f, FaultState* shared, TimePoint by) {
+  FaultLink links[2] = {FaultLink(f, 1), FaultLink(f, 2)};
+  Split out;
+  for (int k = 0; k < 2; ++k) links[k].shared = shared;
+  std::uint64_t offset[2] = {0, 0};
+  for (int i = 0; i < 2000; ++i) {
+    const TimePoint arrival = t0 + i * 5ms;
+    for (int k = 0; k < 2; ++k) {
+      const auto& plan = links[k].data(offset[k], 1000, arrival);
+      std::uint64_t next = offset[k];
+      for (const auto& p : plan.pieces) {
+        if (p.offset != next || p.release < arrival) out.contiguous = false;
+        next += p.size;
+        if (p.release <= by) out.bytes_by[k] += p.size;
+        out.last[k] = std::max(out.last[k], p.release);
+      }
+      if (next != offset[k] + 1000) out.contiguous = false;
+      offset[k] = next;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bandwidth: scope proxy shares one rate among the links of the proxy") {
+  const auto f = bandwidth_scoped(100, "proxy");  // 100 000 bytes/s for everyone
+  const auto shared = f->make_shared_state();
+  REQUIRE(shared != nullptr);
+  // 2 x 2000 x 1000 bytes = 4 MB offered at 400 KB/s; the proxy sends 100 KB/s.
+  const Split s = offer_alternately(f, shared.get(), t0 + 20s);
+  CHECK(s.contiguous);
+  const TimePoint last = std::max(s.last[0], s.last[1]);
+  const double seconds = static_cast<double>(since(last)) / 1e9;
+  CHECK(4'000'000.0 / seconds == near(100'000.0, 0.01));
+  // Taking turns, each link got half: ~1 MB of the 2 MB sent in the first 20 s.
+  CHECK(s.bytes_by[0] + s.bytes_by[1] == near(2'000'000.0, 0.01));
+  CHECK(static_cast<double>(s.bytes_by[0]) == near(1'000'000.0, 0.02));
+  CHECK(static_cast<double>(s.bytes_by[1]) == near(1'000'000.0, 0.02));
+  CHECK(since(s.last[0]) == near(since(s.last[1]), 0.01));
+}
+
+TEST_CASE("bandwidth: scope connection gives each link the full rate") {
+  const auto f = bandwidth_scoped(100, "connection");
+  CHECK(f->make_shared_state() == nullptr);
+  const Split s = offer_alternately(f, nullptr, t0 + 20s);
+  CHECK(s.contiguous);
+  // Each link's 2 MB at 100 KB/s take 20 s: together twice the rate.
+  for (int k = 0; k < 2; ++k) {
+    CAPTURE(k);
+    CHECK(since(s.last[k]) == ns(20s));
+    CHECK(s.bytes_by[k] == 2'000'000);
+  }
+}
+
+TEST_CASE("bandwidth: scope proxy: a link alone gets the whole budget, others queue behind it") {
+  const auto f = bandwidth_scoped(100, "proxy");
+  const auto shared = f->make_shared_state();
+  FaultLink a(f, 1), b(f, 2);
+  a.shared = b.shared = shared.get();
+  // a alone: 10 000 bytes take 100 ms, as on a link of its own.
+  CHECK(since(a.data(0, 10000, t0).pieces.back().release) == ns(100ms));
+  // b arrives while a's bytes are on the wire: it waits for them (100 ms + 50 ms).
+  CHECK(since(b.data(0, 5000, t0 + 10ms).pieces.back().release) == ns(150ms));
+  // b's EOF waits for the proxy's budget too, and a's for b's bytes.
+  CHECK(since(b.eof(t0 + 20ms).end.at) == ns(150ms));
+  CHECK(since(a.eof(t0 + 20ms).end.at) == ns(150ms));
+  // Idle: no credit saved up.
+  CHECK(since(a.data(10000, 1000, t0 + 1s).pieces.back().release) == ns(1010ms));
+}
+
+TEST_CASE("bandwidth: scope proxy with its own shared state per fault keeps proxies apart") {
+  const auto f = bandwidth_scoped(100, "proxy");
+  const auto one = f->make_shared_state();
+  const auto two = f->make_shared_state();
+  FaultLink a(f, 1), b(f, 2);
+  a.shared = one.get();
+  b.shared = two.get();
+  CHECK(since(a.data(0, 10000, t0).pieces.back().release) == ns(100ms));
+  CHECK(since(b.data(0, 10000, t0).pieces.back().release) == ns(100ms));
+}
+
+// A link keeps its state across an update of the same fault; a state made
+// under scope proxy must still limit after an update to scope connection.
+TEST_CASE("bandwidth: a state made under scope proxy still limits after an update to connection") {
+  const auto before = bandwidth_scoped(100, "proxy");
+  const auto after = bandwidth_scoped(100, "connection");
+  auto kept = before->make_state();  // what the link keeps across the update
+  Env env;
+  Plan plan;
+  plan.reset_for(0, 10000, t0);
+  auto ctx = env.at(t0);
+  after->on_data(kept.get(), ctx, plan);
+  REQUIRE_FALSE(plan.pieces.empty());
+  CHECK(since(plan.pieces.back().release) == ns(100ms));
 }

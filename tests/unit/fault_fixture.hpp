@@ -5,7 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +39,14 @@ inline auto since_from(TimePoint t0) {
 inline Value I(std::int64_t v) {
   return Value{v};
 }
+// A number attribute value (a percentage), as JSON would give it.
+inline Value Num(double v) {
+  return Value{v};
+}
+// A choice attribute value.
+inline Value Word(std::string w) {
+  return Value{std::move(w)};
+}
 
 // The registered fault type `name`; REQUIREs that it exists.
 inline const FaultType& type(std::string_view name) {
@@ -49,6 +60,13 @@ inline Built build_ok(const FaultType& fault_type, const std::map<std::string, V
   auto b = build(fault_type, attrs);
   REQUIRE_MESSAGE(b, b.error.message);
   return std::move(*b.value);
+}
+
+// build() that must fail: REQUIREs it and returns the error (its message and attribute).
+inline Error build_error(std::string_view name, const std::map<std::string, Value>& attrs) {
+  auto b = build(type(name), attrs);
+  REQUIRE_FALSE_MESSAGE(b, "built, but expected a refusal");
+  return b.error;
 }
 
 // The fault of the (known) type `name` built from `attrs`; REQUIREs that the build succeeds.
@@ -83,12 +101,15 @@ inline std::shared_ptr<const Fault> limit_data(std::int64_t bytes) {
   return make_fault("limit_data", {{"bytes", Value{bytes}}});
 }
 
-// A seeded rng and scratch space; at(now) is the Context for a call at `now`.
+// A seeded rng and scratch space; at(now) is the Context for a call at `now`. `shared` is the
+// fault's proxy-wide state (from make_shared_state()) the Context carries, as the chain runner
+// sets it; nullptr by default.
 struct Env {
   explicit Env(std::uint64_t seed = 1) : rng(seed) {}
   Rng rng;
   std::vector<Piece> scratch;
-  Context at(TimePoint now) { return Context{now, rng, scratch}; }
+  FaultState* shared = nullptr;
+  Context at(TimePoint now) { return Context{now, rng, scratch, shared}; }
 };
 
 // One link's direction through a single fault, with the fault's per-link state and a plan.
@@ -122,6 +143,79 @@ struct LinkTo : FaultLink {
   template <typename... Args>
   explicit LinkTo(Args... args) : FaultLink(make(args...)) {}
 };
+
+// Runs on_attach at `now` on a fresh, empty plan and returns it.
+inline Plan attach(const Fault& fault, FaultState* state, Env& env, TimePoint now) {
+  Plan plan;
+  plan.reset_empty();
+  auto ctx = env.at(now);
+  fault.on_attach(state, ctx, plan);
+  return plan;
+}
+
+// The named figures a fault reports for its shared state (gauges()), by name.
+inline std::map<std::string, std::int64_t> gauges_of(const Fault& fault, const FaultState* shared) {
+  Gauges g;
+  fault.gauges(shared, g);
+  std::map<std::string, std::int64_t> out;
+  for (const auto& [name, value] : g) out[std::string(name)] = value;
+  return out;
+}
+
+// `expected` within a relative tolerance, for CHECK(x == near(expected, 0.05)). A plain
+// doctest::Approx adds 1.0 to its scale, so for a share like 0.01 its epsilon would be an
+// absolute bound that anything passes; scale 0 makes the bound purely relative.
+inline doctest::Approx near(double expected, double relative) {
+  return doctest::Approx(expected).epsilon(relative).scale(0);
+}
+
+// Summary statistics of a sample (population standard deviation; quantiles by rank).
+struct Stats {
+  std::vector<double> sorted;
+  double mean = 0;
+  double sd = 0;
+  double min() const { return sorted.front(); }
+  double max() const { return sorted.back(); }
+  double median() const { return quantile(0.5); }
+  // The value at rank floor(q * (n - 1)) of the sorted sample.
+  double quantile(double q) const {
+    return sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))];
+  }
+  // The share of the sample within [lo, hi].
+  double share_within(double lo, double hi) const {
+    const auto a = std::lower_bound(sorted.begin(), sorted.end(), lo);
+    const auto b = std::upper_bound(sorted.begin(), sorted.end(), hi);
+    return static_cast<double>(b - a) / static_cast<double>(sorted.size());
+  }
+};
+
+inline Stats stats_of(std::vector<double> xs) {
+  REQUIRE_FALSE(xs.empty());
+  Stats s;
+  const auto n = static_cast<double>(xs.size());
+  for (double x : xs) s.mean += x;
+  s.mean /= n;
+  double ss = 0;
+  for (double x : xs) ss += (x - s.mean) * (x - s.mean);
+  s.sd = std::sqrt(ss / n);
+  std::sort(xs.begin(), xs.end());
+  s.sorted = std::move(xs);
+  return s;
+}
+
+// The lag-1 autocorrelation of a series (successive values' Pearson correlation).
+inline double lag1_autocorrelation(const std::vector<double>& xs) {
+  REQUIRE(xs.size() > 2);
+  double mean = 0;
+  for (double x : xs) mean += x;
+  mean /= static_cast<double>(xs.size());
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    den += (xs[i] - mean) * (xs[i] - mean);
+    if (i > 0) num += (xs[i] - mean) * (xs[i - 1] - mean);
+  }
+  return num / den;
+}
 
 // CHECKs that the plan's pieces cover [offset, offset + size) in order, with no gap.
 inline void check_contiguous(const Plan& plan, std::uint64_t offset, std::uint64_t size) {
