@@ -115,9 +115,7 @@ struct ProbeRunner::Impl {
   }
 
   asio::awaitable<void> schedule(const Probe& p, asio::steady_timer& timer) {
-    int in_flight = 0;
     auto in_flight_ptr = std::make_shared<int>(0);
-    (void)in_flight;
     std::uint64_t seq = 0;
     auto next = t0;
     while (!stopping) {

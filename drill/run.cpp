@@ -49,6 +49,18 @@ control::Profile without_faults(control::Profile p) {
   return p;
 }
 
+// The steady state as a hypothesis over the window `when` ("before" or "after").
+Hypothesis steady_hypothesis(const SteadyState& steady, const std::string& probe,
+                             const std::string& when) {
+  Hypothesis h;
+  h.name = "steady state " + when + " faults (" + probe + ")";
+  h.probe = probe;
+  h.during = {when};
+  h.checks = steady.checks;
+  h.min_samples = steady.min_samples;
+  return h;
+}
+
 bool write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;
@@ -143,13 +155,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   if (ok && spec.steady && !spec.steady->checks.empty()) {
     const auto samples = probes.samples();
     for (const auto& probe : spec.steady->probes) {
-      Hypothesis h;
-      h.name = "steady state before faults (" + probe + ")";
-      h.probe = probe;
-      h.during = {"before"};
-      h.checks = spec.steady->checks;
-      h.min_samples = spec.steady->min_samples;
-      auto r = judge(h, samples, rec.windows, {});
+      auto r = judge(steady_hypothesis(*spec.steady, probe, "before"), samples, rec.windows, {});
       if (r.verdict != Verdict::pass) status = "NOT_STEADY";
       rec.results.push_back(std::move(r));
     }
@@ -223,15 +229,9 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
     for (const auto& h : spec.hypotheses)
       rec.results.push_back(judge(h, rec.samples, rec.windows, rec.events));
     if (spec.steady && !spec.steady->checks.empty() && spec.steady->after > 0)
-      for (const auto& probe : spec.steady->probes) {
-        Hypothesis h;
-        h.name = "steady state after faults (" + probe + ")";
-        h.probe = probe;
-        h.during = {"after"};
-        h.checks = spec.steady->checks;
-        h.min_samples = spec.steady->min_samples;
-        rec.results.push_back(judge(h, rec.samples, rec.windows, rec.events));
-      }
+      for (const auto& probe : spec.steady->probes)
+        rec.results.push_back(judge(steady_hypothesis(*spec.steady, probe, "after"), rec.samples,
+                                    rec.windows, rec.events));
   }
   rec.duration = now_ms();
   if (status == "NOT_STEADY") {

@@ -29,15 +29,9 @@ struct Shared final : FaultState {
   std::int64_t delayed = 0;
 };
 
-class AcceptRate final : public Fault {
+class AcceptRate final : public ConnectionFault<Shared> {
  public:
   AcceptRate(double rate, double burst, bool delay) : rate_(rate), burst_(burst), delay_(delay) {}
-
-  void on_data(FaultState*, Context&, Plan&) const override {}
-  bool connection_level() const override { return true; }
-  std::shared_ptr<FaultState> make_shared_state() const override {
-    return std::make_shared<Shared>();
-  }
 
   Admission admit(FaultState* base, TimePoint now, const Admission* retry) const override {
     auto& s = static_cast<Shared&>(*base);

@@ -32,16 +32,10 @@ struct Shared final : FaultState {
 
 enum class Mode : std::uint8_t { reject, reset, queue, hang };
 
-class ConnectionLimit final : public Fault {
+class ConnectionLimit final : public ConnectionFault<Shared> {
  public:
   ConnectionLimit(std::int64_t max, Mode mode, Duration timeout)
       : max_(max), mode_(mode), timeout_(timeout) {}
-
-  void on_data(FaultState*, Context&, Plan&) const override {}
-  bool connection_level() const override { return true; }
-  std::shared_ptr<FaultState> make_shared_state() const override {
-    return std::make_shared<Shared>();
-  }
 
   Admission admit(FaultState* base, TimePoint now, const Admission* retry) const override {
     auto& s = static_cast<Shared&>(*base);

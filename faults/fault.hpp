@@ -93,6 +93,18 @@ class Fault {
   virtual void gauges(const FaultState* /*shared*/, Gauges& /*out*/) const {}
 };
 
+// A connection-level fault: it acts when a connection arrives, never on
+// bytes, with a `Shared` state for the whole proxy.
+template <class Shared>
+class ConnectionFault : public Fault {
+ public:
+  void on_data(FaultState*, Context&, Plan&) const override {}
+  bool connection_level() const override { return true; }
+  std::shared_ptr<FaultState> make_shared_state() const override {
+    return std::make_shared<Shared>();
+  }
+};
+
 struct FaultType {
   std::string_view name;
   std::string_view summary;

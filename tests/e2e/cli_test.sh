@@ -586,7 +586,7 @@ if printf '%s\n' "$OUT" | bash -n 2>"$E2E_TMP/bashn.err"; then pass "completion 
 printf '%s\n' "$OUT" >"$E2E_TMP/completion.bash"
 # What bash offers after `brownout <TAB>` and after `brownout fault <TAB>`.
 top=$(bash -c 'source "$1"; COMP_WORDS=(brownout ""); COMP_CWORD=1; _brownout; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$E2E_TMP/completion.bash" 2>&1)
-want_top=$(printf '%s\n' serve list inspect create disable enable toggle delete reset fault profile apply timeline completion | sort | tr '\n' ' ')
+want_top=$(printf '%s\n' serve list inspect create disable enable toggle delete reset fault profile apply timeline drill completion | sort | tr '\n' ' ')
 if [[ "$top" == "$want_top" ]]; then pass "completion bash: 'brownout <TAB>' offers the commands"; else fail "completion bash: 'brownout <TAB>' offers '$top', want '$want_top'"; fi
 sub=$(bash -c 'source "$1"; COMP_WORDS=(brownout fault ""); COMP_CWORD=2; _brownout; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$E2E_TMP/completion.bash" 2>&1)
 if [[ "$sub" == "add remove types update " ]]; then pass "completion bash: 'brownout fault <TAB>' offers add remove types update"; else fail "completion bash: 'brownout fault <TAB>' offers '$sub'"; fi

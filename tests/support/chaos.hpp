@@ -21,31 +21,11 @@
 
 namespace brownout::test {
 
-class ChaosHarness {
+class ChaosHarness : public Harness {
  public:
-  ChaosHarness() = default;
-
-  Reply call(const std::string& method, const std::string& path, const std::string& body = "") {
-    auto r = api_.handle(control::ApiRequest{method, path, body, "brownout-chaos-tests"});
-    return Reply{r.status, r.body};
-  }
-
-  // Creates a proxy on a free loopback port; returns that port.
-  std::uint16_t proxy(const std::string& name, const std::string& upstream) {
-    auto r = call(
-        "POST", "/proxies",
-        R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":")" + upstream + R"("})");
-    REQUIRE_MESSAGE(r.status == 201, r.body);
-    const std::string listen(r.json().at("listen").as_string());
-    return static_cast<std::uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
-  }
-
-  // Adds a toxic through the API; returns its JSON as the API lists it.
-  boost::json::object toxic(const std::string& proxy, const std::string& json) {
-    auto r = call("POST", "/proxies/" + proxy + "/toxics", json);
-    REQUIRE_MESSAGE(r.status == 200, r.body);
-    return r.json().as_object();
-  }
+  ChaosHarness()
+      : Harness(proxy::EngineOptions{2, 42, 4 << 20, nullptr},
+                std::make_shared<control::EventLog>()) {}
 
   // The names of the proxy's toxics, from GET /proxies/NAME/toxics.
   std::vector<std::string> toxic_names(const std::string& proxy) {
@@ -107,24 +87,10 @@ class ChaosHarness {
   control::Api api_{registry_, events_.get()};
 };
 
-// Connects to 127.0.0.1:port from the source address `source` (any address
-// of 127.0.0.0/8 works on Linux loopback without setup).
+// Connects to 127.0.0.1:port from the source address `source`.
 inline Fd connect_from(const char* source, std::uint16_t port,
                        std::chrono::milliseconds timeout = 5s) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  set_timeouts(fd.get(), timeout);
-  int one = 1;
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  if (::inet_pton(AF_INET, source, &local.sin_addr) != 1) return Fd();
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return Fd();
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Fd();
-  return fd;
+  return connect_tcp(port, timeout, source);
 }
 
 // What a client sees on its socket within a time limit.

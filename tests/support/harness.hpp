@@ -8,6 +8,7 @@
 #include <string>
 
 #include "control/api.hpp"
+#include "control/events.hpp"
 #include "control/registry.hpp"
 #include "proxy/engine.hpp"
 #include "support/net.hpp"
@@ -23,7 +24,7 @@ struct Reply {
 class Harness {
  public:
   explicit Harness(proxy::EngineOptions options = {2, 42, 4 << 20, nullptr})
-      : engine_(options), registry_(engine_), api_(registry_) {}
+      : Harness(std::move(options), nullptr) {}
 
   Reply call(const std::string& method, const std::string& path, const std::string& body = "") {
     auto r = api_.handle(control::ApiRequest{method, path, body, "brownout-tests"});
@@ -35,19 +36,38 @@ class Harness {
     auto r = call(
         "POST", "/proxies",
         R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":")" + upstream + R"("})");
-    REQUIRE(r.status == 201);
+    REQUIRE_MESSAGE(r.status == 201, r.body);
     const std::string listen(r.json().at("listen").as_string());
     return static_cast<std::uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
   }
 
-  void toxic(const std::string& proxy, const std::string& json) {
+  // Adds a toxic through the API; returns its JSON as the API shows it.
+  boost::json::object toxic(const std::string& proxy, const std::string& json) {
     auto r = call("POST", "/proxies/" + proxy + "/toxics", json);
     REQUIRE_MESSAGE(r.status == 200, r.body);
+    return r.json().as_object();
   }
 
   control::Registry& registry() { return registry_; }
 
+ protected:
+  // With `events`, the event log is wired to the engine, the registry and
+  // the API, as `brownout serve` wires it.
+  Harness(proxy::EngineOptions options, std::shared_ptr<control::EventLog> events)
+      : events_(std::move(events)),
+        engine_(with_events(std::move(options), events_)),
+        registry_(engine_, events_.get()),
+        api_(registry_, events_.get()) {}
+
+  std::shared_ptr<control::EventLog> events_;
+
  private:
+  static proxy::EngineOptions with_events(proxy::EngineOptions o,
+                                          std::shared_ptr<control::EventLog> events) {
+    if (events) o.events = std::move(events);
+    return o;
+  }
+
   proxy::Engine engine_;
   control::Registry registry_;
   control::Api api_;

@@ -77,11 +77,20 @@ inline Fd listen_tcp(std::uint16_t& port) {
   return fd;
 }
 
-inline Fd connect_tcp(std::uint16_t port, std::chrono::milliseconds timeout = 10s) {
+// Connects to 127.0.0.1:port, from the source address `source` when given
+// (any address of 127.0.0.0/8 works on Linux loopback without setup).
+inline Fd connect_tcp(std::uint16_t port, std::chrono::milliseconds timeout = 10s,
+                      const char* source = nullptr) {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   set_timeouts(fd.get(), timeout);
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (source) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &local.sin_addr) != 1) return Fd();
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return Fd();
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
