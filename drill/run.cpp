@@ -16,6 +16,7 @@
 #include "control/events.hpp"
 #include "control/registry.hpp"
 #include "control/timeline.hpp"
+#include "drill/html.hpp"
 #include "drill/judge.hpp"
 #include "drill/probe.hpp"
 #include "drill/report.hpp"
@@ -252,6 +253,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   const std::filesystem::path dir(reports);
   if (ec || !write_file(dir / "report.json", report_json(rec)) ||
       !write_file(dir / "junit.xml", junit_xml(rec)) ||
+      !write_file(dir / "report.html", report_html(rec)) ||
       !write_file(dir / "samples.ndjson", samples_ndjson(rec)) ||
       !write_file(dir / "events.ndjson", events_ndjson(rec)))
     err << "brownout: cannot write the reports to " << reports << "\n";

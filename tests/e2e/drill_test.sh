@@ -142,6 +142,15 @@ jq -e '[.hypotheses[] | select(.name == "home answers through the outage")][0] |
   fail "attribution: $(jq -c '.hypotheses[] | {name, attribution}' "$REPORTS/report.json")"
 grep -q "failed while web/dead was active" <<<"$OUT" && pass "the summary names the fault" ||
   fail "the summary names the fault"
+python3 - "$REPORTS/report.html" <<'PY' && pass "report.html: offline page with 4 phase bands, the web lane and a threshold line" || fail "report.html"
+import sys, re
+html = open(sys.argv[1], encoding="utf-8").read()
+assert html.startswith("<!DOCTYPE html>")
+assert not re.search(r'(src|href)="https?://', html), "fetches something"
+assert html.count('<g class="phase"') == 4
+assert 'data-proxy="web"' in html
+assert html.count('class="threshold"') >= 1
+PY
 [[ -s "$REPORTS/samples.ndjson" ]] && jq -s -e 'length > 50 and all(.probe == "home")' \
   "$REPORTS/samples.ndjson" >/dev/null && pass "samples.ndjson holds every sample" ||
   fail "samples.ndjson"

@@ -227,11 +227,11 @@ expect_status "POST connection_limit max_connections $LIMIT mode reject" 200
 expect_jq "the fault as created: connection_limit, $LIMIT, reject" \
   ".name == \"limit\" and .type == \"connection_limit\" and .attributes.max_connections == $LIMIT and .attributes.mode == \"reject\""
 
-# 2a. The limit itself, deterministically: a holder opens 12 connections one after the other,
-# each sends PING and waits for PONG or the end of the stream, and keeps them all open. The
-# first 10 are served, the last 2 closed at once.
-HOLD_FILE="$E2E_TMP/holder.result"
-python3 -u - "$PROXY_PORT" "$HOLD_FILE" $((LIMIT + 2)) <<'EOF' >"$E2E_TMP/holder.log" 2>&1 &
+# start_holder N FILE: a client that opens N connections one after the other, sends PING on
+# each, writes what each got (pong, closed, ...) to FILE and keeps them all open until killed.
+# Sets HOLDER_PID.
+start_holder() {
+  python3 -u - "$PROXY_PORT" "$2" "$1" <<'EOF' >>"$E2E_TMP/holder.log" 2>&1 &
 import socket, sys, time
 port, out, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 socks, res = [], []
@@ -252,8 +252,15 @@ import os
 os.rename(out + ".tmp", out)
 time.sleep(60)  # held until the test kills us
 EOF
-HOLDER_PID=$!
-e2e_track_pid "$HOLDER_PID"
+  HOLDER_PID=$!
+  e2e_track_pid "$HOLDER_PID"
+}
+
+# 2a. The limit itself, deterministically: a holder opens 12 connections one after the other,
+# each sends PING and waits for PONG or the end of the stream, and keeps them all open. The
+# first 10 are served, the last 2 closed at once.
+HOLD_FILE="$E2E_TMP/holder.result"
+start_holder $((LIMIT + 2)) "$HOLD_FILE"
 if wait_for_file "$HOLD_FILE" 15; then
   held=$(<"$HOLD_FILE")
   want="$(printf 'pong %.0s' $(seq "$LIMIT"))closed closed"
@@ -290,11 +297,12 @@ else
   fail "with the slots free again, redis-cli ping through the limited proxy fails"
 fi
 
-# 2b. redis-benchmark -c 50 against the limit. redis-benchmark gives up (exit 1) at the first
-# connection it sees closed, and its exit frees the 10 slots: connections it opened that the
-# proxy has not yet taken from its accept queue may then get a slot instead of a refusal. So
-# the refusal count is usually 40 (41 with the CONFIG GET connection redis-benchmark opens
-# first) but can be lower: up to 5 runs, each on a fresh fault, until one shows >= 40. The
+# 2b. redis-benchmark -c 50 against the limit, its 10 slots taken by other clients (the rest
+# of a fleet holding the pool). redis-benchmark gives up (exit 1) at the first connection it
+# sees closed; were the slots its own, its exit would free them and connections still in the
+# proxy's accept queue would get a slot instead of a refusal, a race a slow (sanitized) build
+# loses. With the slots held elsewhere every one of its connections is refused: >= 40 (50,
+# plus the CONFIG GET connection it opens first). Up to 5 runs, each on a fresh fault; the
 # client must report the failure every time.
 REFUSED_OK=0
 BENCH_FAILED_EVERY_TIME=1
@@ -304,12 +312,19 @@ ACTIVE_OK=1
 for ((attempt = 1; attempt <= 5; attempt++)); do
   add_limit
   [[ "$RESP_STATUS" == 200 ]] || fail "re-creating connection_limit: $RESP_STATUS $RESP_BODY"
+  rm -f "$E2E_TMP/fleet.result"
+  start_holder "$LIMIT" "$E2E_TMP/fleet.result"
+  wait_for_file "$E2E_TMP/fleet.result" 15 || fail "the fleet holding the slots did not start"
+  wait_metric 5 brownout_fault_state 'proxy="redis" fault="limit" figure="active"' -eq "$LIMIT" ||
+    fail "the fleet did not take the $LIMIT slots: $(show_metrics)"
   metrics_fetch
   refused_before=$(metric_or0 brownout_connections_refused_total 'proxy="redis"')
   calls_before=$(($(redis_calls get) + $(redis_calls set)))
   bench "limit$attempt" -c "$CLIENTS" -n "$REQUESTS" -t get,set
   calls=$(($(redis_calls get) + $(redis_calls set) - calls_before))
-  # The client is gone: every link it had ends; wait for active 0 (bounded) before counting.
+  kill -TERM "$HOLDER_PID" 2>/dev/null
+  wait "$HOLDER_PID" 2>/dev/null
+  # The clients are gone: every link they had ends; wait for active 0 (bounded) before counting.
   wait_metric 5 brownout_fault_state 'proxy="redis" fault="limit" figure="active"' -eq 0 || true
   active=$(metric brownout_fault_state 'proxy="redis"' 'fault="limit"' 'figure="active"')
   refused=$(metric brownout_fault_state 'proxy="redis"' 'fault="limit"' 'figure="refused"')
