@@ -125,9 +125,9 @@ faults::TimePoint Registry::tick(faults::TimePoint now) {
         ++it;
       }
     }
-    if (changed || live_ids(e.faults, now) != e.live) {
+    const auto ids = live_ids(e.faults, now);
+    if (changed || ids != e.live) {
       // Say which timed faults turned on or off.
-      const auto ids = live_ids(e.faults, now);
       for (const auto* chain :
            {&e.faults.upstream, &e.faults.downstream, &e.faults.http, &e.faults.connection})
         for (const auto& f : *chain) {

@@ -18,32 +18,6 @@ json::value num(double d) {
   return std::strtod(buf, nullptr);
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') out += c;
-    }
-  }
-  return out;
-}
-
 json::object result_json(const HypothesisResult& h) {
   json::array checks;
   for (const auto& c : h.checks)
@@ -74,6 +48,32 @@ struct Counts {
 };
 
 }  // namespace
+
+std::string escape_markup(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') out += c;
+    }
+  }
+  return out;
+}
 
 std::string report_json(const RunRecord& r) {
   json::array windows;
@@ -134,30 +134,30 @@ std::string junit_xml(const RunRecord& r) {
   out += "<testsuites name=\"brownout drill\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
          std::to_string(failures) + "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" +
          std::to_string(skipped) + "\" time=\"" + secs + "\">\n";
-  out += "  <testsuite name=\"" + xml_escape(r.title.empty() ? r.profile : r.title) +
+  out += "  <testsuite name=\"" + escape_markup(r.title.empty() ? r.profile : r.title) +
          "\" tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
          "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) +
-         "\" time=\"" + secs + "\" timestamp=\"" + xml_escape(r.started) + "\">\n";
+         "\" time=\"" + secs + "\" timestamp=\"" + escape_markup(r.started) + "\">\n";
   out += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(r.seed) +
-         "\"/>\n      <property name=\"profile\" value=\"" + xml_escape(r.profile) +
+         "\"/>\n      <property name=\"profile\" value=\"" + escape_markup(r.profile) +
          "\"/>\n      <property name=\"status\" value=\"" + r.status + "\"/>\n    </properties>\n";
   if (error_case)
     out += "    <testcase classname=\"drill\" name=\"" +
            std::string(r.status == "NOT_STEADY" ? "steady state before faults"
-                                                : "guard " + xml_escape(r.aborted_by)) +
+                                                : "guard " + escape_markup(r.aborted_by)) +
            "\" time=\"0\">\n      <error message=\"" + r.status + "\"/>\n    </testcase>\n";
   for (const auto& h : r.results) {
-    out += "    <testcase classname=\"" + xml_escape(h.probe + "." + h.scope) + "\" name=\"" +
-           xml_escape(h.name) + "\" time=\"0\">\n";
+    out += "    <testcase classname=\"" + escape_markup(h.probe + "." + h.scope) + "\" name=\"" +
+           escape_markup(h.name) + "\" time=\"0\">\n";
     if (h.verdict == Verdict::fail && !h.warn_only) {
       std::string body;
       for (const auto& a : h.attribution)
         body += (a.fault.empty() ? std::string("(no fault active)") : a.fault) + ": " +
                 std::to_string(a.failures) + " failed samples\n";
-      out += "      <failure message=\"" + xml_escape(h.why) + "\">" + xml_escape(body) +
+      out += "      <failure message=\"" + escape_markup(h.why) + "\">" + escape_markup(body) +
              "</failure>\n";
     } else if (h.verdict == Verdict::inconclusive && !h.warn_only) {
-      out += "      <skipped message=\"" + xml_escape(h.why) + "\"/>\n";
+      out += "      <skipped message=\"" + escape_markup(h.why) + "\"/>\n";
     }
     out += "    </testcase>\n";
   }

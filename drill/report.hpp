@@ -29,6 +29,9 @@ struct RunRecord {
   std::vector<FaultEvent> events;
 };
 
+// Text safe inside XML and HTML, in elements and attribute values.
+std::string escape_markup(const std::string& s);
+
 std::string report_json(const RunRecord& r);
 std::string junit_xml(const RunRecord& r);
 std::string samples_ndjson(const RunRecord& r);

@@ -7,21 +7,14 @@
 namespace brownout::faults {
 
 Result<IpAddress> parse_ip(std::string_view text) {
-  IpAddress out;
   const std::string s(text);
   in_addr v4{};
   in6_addr v6{};
-  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
-    out.bytes[10] = out.bytes[11] = 0xff;
-    const auto* b = reinterpret_cast<const std::uint8_t*>(&v4.s_addr);
-    for (int i = 0; i < 4; ++i) out.bytes[12 + i] = b[i];
-  } else if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
-    for (int i = 0; i < 16; ++i) out.bytes[i] = v6.s6_addr[i];
-  } else {
-    return Result<IpAddress>::fail("\"" + s + "\" is not an IP address");
-  }
-  out.known = true;
-  return Result<IpAddress>::ok(out);
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1)
+    return Result<IpAddress>::ok(IpAddress::v4(reinterpret_cast<const std::uint8_t*>(&v4.s_addr)));
+  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1)
+    return Result<IpAddress>::ok(IpAddress::v6(v6.s6_addr));
+  return Result<IpAddress>::fail("\"" + s + "\" is not an IP address");
 }
 
 Result<Cidr> parse_cidr(std::string_view text) {

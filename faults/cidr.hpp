@@ -17,6 +17,21 @@ struct IpAddress {
   std::array<std::uint8_t, 16> bytes{};
   bool known = false;  // false: the peer's address is not known (matches no block)
   bool operator==(const IpAddress&) const = default;
+
+  // From network-order bytes: 4 (kept IPv4-mapped) or 16.
+  static IpAddress v4(const std::uint8_t* b) {
+    IpAddress a;
+    a.bytes[10] = a.bytes[11] = 0xff;
+    for (int i = 0; i < 4; ++i) a.bytes[12 + i] = b[i];
+    a.known = true;
+    return a;
+  }
+  static IpAddress v6(const std::uint8_t* b) {
+    IpAddress a;
+    for (int i = 0; i < 16; ++i) a.bytes[i] = b[i];
+    a.known = true;
+    return a;
+  }
 };
 
 struct Cidr {

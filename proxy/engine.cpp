@@ -153,6 +153,13 @@ struct Engine::Impl {
   }
 };
 
+// The client's address as client-scoped faults match it.
+static faults::IpAddress address_of(const tcp::endpoint& e) {
+  const auto a = e.address();
+  if (a.is_v4()) return faults::IpAddress::v4(a.to_v4().to_bytes().data());
+  return faults::IpAddress::v6(a.to_v6().to_bytes().data());
+}
+
 class ProxyImpl;
 
 // ---------------------------------------------------------------------------
@@ -190,7 +197,7 @@ using LinkHook =
 class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
  public:
   Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std::uint64_t id,
-       std::uint64_t generation);
+       std::uint64_t generation, faults::IpAddress client_ip);
   ~Link();
 
   Task<> run();
@@ -434,7 +441,8 @@ Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor, std::uint64_t 
   for (;;) {
     const unsigned w = engine_.pick_worker();
     Socket socket(engine_.workers[w]->io);
-    auto [ec] = co_await acceptor->async_accept(socket, nothrow);
+    tcp::endpoint peer;  // accept4 gives it: no getpeername per connection
+    auto [ec] = co_await acceptor->async_accept(socket, peer, nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of descriptors or a transient error: keep serving, slowly.
@@ -445,7 +453,8 @@ Task<> ProxyImpl::accept_loop(std::shared_ptr<Acceptor> acceptor, std::uint64_t 
     }
     bump(counters_[w].accepted);
     const auto id = engine_.next_link_id.fetch_add(1, std::memory_order_relaxed);
-    auto link = std::make_shared<Link>(self, w, std::move(socket), id, generation);
+    auto link =
+        std::make_shared<Link>(self, w, std::move(socket), id, generation, address_of(peer));
     // Moved, not copied: the link must die on its own worker, never here.
     asio::co_spawn(
         engine_.workers[w]->io, [link = std::move(link)]() { return link->run(); },
@@ -522,7 +531,7 @@ ProxyCounters ProxyImpl::counters() const {
 // Link implementation
 
 Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std::uint64_t id,
-           std::uint64_t generation)
+           std::uint64_t generation, faults::IpAddress client_ip)
     : proxy_(std::move(proxy)),
       worker_(worker),
       io_(proxy_->engine().workers[worker]->io),
@@ -530,7 +539,8 @@ Link::Link(std::shared_ptr<ProxyImpl> proxy, unsigned worker, Socket client, std
       upstream_(io_),
       rng_(faults::Rng::for_link(proxy_->engine().options.seed, id)),
       id_(id),
-      generation_(generation) {
+      generation_(generation),
+      client_ip_(client_ip) {
   up_.src = &client_;
   up_.dst = &upstream_;
   up_.stream = faults::Stream::upstream;
@@ -570,21 +580,6 @@ void Link::emit(std::string action, const faults::FaultInstance* fault, std::str
 
 faults::Context Link::context(Planned& p) {
   return faults::Context{Clock::now(), rng_, p.scratch};
-}
-
-static faults::IpAddress address_of(const tcp::endpoint& e) {
-  faults::IpAddress out;
-  const auto a = e.address();
-  if (a.is_v4()) {
-    const auto b = a.to_v4().to_bytes();
-    out.bytes[10] = out.bytes[11] = 0xff;
-    std::copy(b.begin(), b.end(), out.bytes.begin() + 12);
-  } else {
-    const auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  }
-  out.known = true;
-  return out;
 }
 
 // GCC 12 reports a mismatched new/delete on this coroutine's frame (both are
@@ -687,7 +682,6 @@ Task<> Link::hang([[maybe_unused]] std::shared_ptr<Link> self) {
 Task<> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
-  if (auto peer = client_.remote_endpoint(ec); !ec) client_ip_ = address_of(peer);
   // Connection-level faults decide first; without any, no coroutine is made.
   if (auto set = proxy_->current_faults(); set && !set->connection.empty())
     if (!co_await admit(self, std::move(set))) co_return;
