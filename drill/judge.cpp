@@ -198,18 +198,27 @@ std::vector<Attribution> attribute(std::span<const Sample* const> failed,
                                    std::span<const FaultEvent> events) {
   std::map<std::string, std::int64_t> counts;
   for (const Sample* s : failed) {
-    // The faults on when the sample was planned: added before, not removed since.
-    std::set<std::string> on;
+    // The faults on at some moment while the request was in flight: on when it
+    // was planned (added before, not removed since), or turned on before its
+    // answer. A request sent under one fault and cut by the next names both.
+    const double end = static_cast<double>(s->planned) + s->latency;
+    std::set<std::string> on, seen;
     for (const auto& e : events) {
-      if (e.at > s->planned) break;
+      if (static_cast<double>(e.at) > end) break;
       const std::string key = e.proxy + "/" + e.fault;
-      if (e.action == "fault_added" || e.action == "fault_on") on.insert(key);
+      const bool starts = e.action == "fault_added" || e.action == "fault_on";
+      if (e.at > s->planned) {  // in flight: only what turns on counts
+        if (starts) seen.insert(key);
+        continue;
+      }
+      if (starts) on.insert(key);
       if (e.action == "fault_removed" || e.action == "fault_off" || e.action == "fault_expired")
         on.erase(key);
       if (e.action == "faults_cleared")
         for (auto it = on.begin(); it != on.end();)
           it = it->rfind(e.proxy + "/", 0) == 0 ? on.erase(it) : std::next(it);
     }
+    on.insert(seen.begin(), seen.end());
     if (on.empty()) ++counts[""];
     for (const auto& f : on) ++counts[f];
   }

@@ -38,8 +38,9 @@ HypothesisResult judge(const Hypothesis& h, std::span<const Sample> samples,
 // makes it inconclusive (or what `inconclusive_as` says).
 Exit overall(std::span<const HypothesisResult> results, Exit inconclusive_as = Exit::inconclusive);
 
-// Failures of `probe` in scope, by the faults active when each was planned
-// (from fault_added/fault_removed events), "" when none was.
+// Failures of `probe` in scope, by the faults active while each was in flight
+// (on at its planned start, or turned on before its answer; from the proxy's
+// fault events), "" when none was.
 std::vector<Attribution> attribute(std::span<const Sample* const> failed,
                                    std::span<const FaultEvent> events);
 

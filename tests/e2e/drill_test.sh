@@ -73,7 +73,7 @@ name = "home answers while the upstream is slow"
 probe = "home"
 during = "slowdown"
 skip = "400ms"
-success_rate = ">=0.95"
+success_rate = ">=0.9"
 min_samples = 10
 
 [[hypothesis]]
@@ -134,10 +134,14 @@ assert len(cases) == 6, len(cases)
 assert len(failures) == 2, len(failures)
 assert any("latency_p50" in f.find("failure").get("message") for f in failures)
 PY
-# Failures during the outage are attributed to the reset fault, none to nothing.
+# Failures during the outage are attributed to the reset fault, none to
+# nothing. A request sent in the last moments of the slow phase and cut when
+# the outage began names both faults, so web/slow may show up with a few.
 jq -e '[.hypotheses[] | select(.name == "home answers through the outage")][0] |
-  .verdict == "FAIL" and (.attribution | length == 1) and .attribution[0].fault == "web/dead" and
-  .attribution[0].failures >= 10' "$REPORTS/report.json" >/dev/null &&
+  .verdict == "FAIL" and .attribution[0].fault == "web/dead" and
+  .attribution[0].failures >= 10 and
+  ([.attribution[1:][] | select(.fault != "web/slow" or .failures > 3)] | length == 0)' \
+  "$REPORTS/report.json" >/dev/null &&
   pass "the outage's failures are attributed to web/dead" ||
   fail "attribution: $(jq -c '.hypotheses[] | {name, attribution}' "$REPORTS/report.json")"
 grep -q "failed while web/dead was active" <<<"$OUT" && pass "the summary names the fault" ||

@@ -175,6 +175,33 @@ TEST_CASE("judge: failures are attributed to the faults active when they were pl
   CHECK(a[1].failures == 1);
 }
 
+TEST_CASE("judge: a request in flight across a fault change names both faults") {
+  const std::vector<FaultEvent> events = {{10'000, "web", "slow", "fault_added"},
+                                          {20'000, "web", "slow", "fault_removed"},
+                                          {20'005, "web", "dead", "fault_added"},
+                                          {22'000, "web", "dead", "fault_removed"}};
+  const auto attribution_of = [&](Ms planned, double latency) {
+    Sample x;
+    x.planned = planned;
+    x.latency = latency;
+    x.outcome = Outcome::failed;
+    const Sample* one[] = {&x};
+    std::vector<std::string> names;
+    for (const auto& a : attribute(one, events)) names.push_back(a.fault);
+    return names;
+  };
+  // Sent under slow, reset by dead 300 ms later.
+  CHECK(attribution_of(19'900, 300) == std::vector<std::string>{"web/dead", "web/slow"});
+  // Answered before dead came: slow alone.
+  CHECK(attribution_of(19'900, 100) == std::vector<std::string>{"web/slow"});
+  // Planned after slow left and before dead came, failed under dead.
+  CHECK(attribution_of(20'001, 50) == std::vector<std::string>{"web/dead"});
+  // A fault removed while the request was in flight still counts: it was on.
+  CHECK(attribution_of(21'900, 500) == std::vector<std::string>{"web/dead"});
+  // Nothing on from start to answer.
+  CHECK(attribution_of(25'000, 500) == std::vector<std::string>{""});
+}
+
 TEST_CASE("judge: the run's exit code") {
   const auto result = [](Verdict v, bool warn = false) {
     HypothesisResult r;
