@@ -36,6 +36,8 @@ std::string EventLog::to_json(const Stored& s) {
   if (!e.fault.empty()) o["fault"] = e.fault;
   if (!e.type.empty()) o["type"] = e.type;
   if (!e.detail.empty()) o["detail"] = e.detail;
+  if (e.acted) o["acted"] = *e.acted;
+  if (!e.trace.empty()) o["trace"] = e.trace;
   return json::serialize(o);
 }
 

@@ -44,7 +44,8 @@ void Registry::set_actor(std::string actor) {
 }
 
 void Registry::record(const std::string& proxy, const std::string& action, const std::string& fault,
-                      const std::string& type, const std::string& detail) {
+                      const std::string& type, const std::string& detail,
+                      std::optional<std::uint64_t> acted) {
   if (!events_) return;
   proxy::Event e;
   e.proxy = proxy;
@@ -52,6 +53,7 @@ void Registry::record(const std::string& proxy, const std::string& action, const
   e.fault = fault;
   e.type = type;
   e.detail = detail.empty() ? "by " + t_actor : detail + ", by " + t_actor;
+  e.acted = acted;
   events_->emit(std::move(e));
 }
 
@@ -113,7 +115,7 @@ faults::TimePoint Registry::tick(faults::TimePoint now) {
                   ? "its for (" + faults::format_quantity(f.schedule.for_ms, "ms") + ") ran out"
                   : "it acted " + std::to_string(f.schedule.count) + " times";
           spdlog::info("proxy {}: fault {} expired: {}", name, f.name, why);
-          record(name, "fault_expired", f.name, f.type, why);
+          record(name, "fault_expired", f.name, f.type, why, f.acted());
           it = chain->erase(it);
           changed = true;
           continue;
@@ -619,10 +621,11 @@ std::optional<ApiError> Registry::remove_toxic(const std::string& proxy, const s
     if (it == chain->end()) continue;
     if (only_id && (*it)->id != only_id) return toxic_not_found();
     const std::string type = (*it)->type;
+    const std::uint64_t acted = (*it)->acted();
     chain->erase(it);
     publish(*e);
     spdlog::info("proxy {}: fault {} removed", proxy, toxic);
-    record(proxy, "fault_removed", toxic, type);
+    record(proxy, "fault_removed", toxic, type, {}, acted);
     return std::nullopt;
   }
   return toxic_not_found();

@@ -164,7 +164,8 @@ class Registry {
       const faults::http::Tree& http_attributes, double probability, const FaultControls& controls);
   static void add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f);
   void record(const std::string& proxy, const std::string& action, const std::string& fault = {},
-              const std::string& type = {}, const std::string& detail = {});
+              const std::string& type = {}, const std::string& detail = {},
+              std::optional<std::uint64_t> acted = std::nullopt);
   Entry* find(const std::string& name);
   const Entry* find(const std::string& name) const;
 

@@ -194,39 +194,125 @@ std::optional<double> recovery_time(std::span<const Sample> samples, const std::
   return std::nullopt;
 }
 
+namespace {
+
+// The faults behind one sample: those the proxy recorded acting on its very
+// request (by trace id; `exact` set), else those on at some moment while it
+// was in flight: on when it was planned (added before, not removed since), or
+// turned on before its answer. A request sent under one fault and cut by the
+// next names both.
+std::set<std::string> faults_of(const Sample& s, std::span<const FaultEvent> events,
+                                const std::map<std::string, std::set<std::string>>& traced,
+                                bool& exact) {
+  exact = false;
+  if (!s.trace.empty())
+    if (auto it = traced.find(s.trace); it != traced.end()) {
+      exact = true;
+      return it->second;
+    }
+  const double end = static_cast<double>(s.planned) + s.latency;
+  std::set<std::string> on, seen;
+  for (const auto& e : events) {
+    if (static_cast<double>(e.at) > end) break;
+    const std::string key = e.proxy + "/" + e.fault;
+    const bool starts = e.action == "fault_added" || e.action == "fault_on";
+    if (e.at > s.planned) {  // in flight: only what turns on counts
+      if (starts) seen.insert(key);
+      continue;
+    }
+    if (starts) on.insert(key);
+    if (e.action == "fault_removed" || e.action == "fault_off" || e.action == "fault_expired")
+      on.erase(key);
+    if (e.action == "faults_cleared")
+      for (auto it = on.begin(); it != on.end();)
+        it = it->rfind(e.proxy + "/", 0) == 0 ? on.erase(it) : std::next(it);
+  }
+  on.insert(seen.begin(), seen.end());
+  return on;
+}
+
+std::map<std::string, std::set<std::string>> traced_faults(std::span<const FaultEvent> events) {
+  std::map<std::string, std::set<std::string>> traced;  // trace id -> faults that acted on it
+  for (const auto& e : events)
+    if (!e.trace.empty() && !e.fault.empty()) traced[e.trace].insert(e.proxy + "/" + e.fault);
+  return traced;
+}
+
+}  // namespace
+
 std::vector<Attribution> attribute(std::span<const Sample* const> failed,
                                    std::span<const FaultEvent> events) {
-  std::map<std::string, std::int64_t> counts;
+  const auto traced = traced_faults(events);
+  std::map<std::string, Attribution> counts;
   for (const Sample* s : failed) {
-    // The faults on at some moment while the request was in flight: on when it
-    // was planned (added before, not removed since), or turned on before its
-    // answer. A request sent under one fault and cut by the next names both.
-    const double end = static_cast<double>(s->planned) + s->latency;
-    std::set<std::string> on, seen;
-    for (const auto& e : events) {
-      if (static_cast<double>(e.at) > end) break;
-      const std::string key = e.proxy + "/" + e.fault;
-      const bool starts = e.action == "fault_added" || e.action == "fault_on";
-      if (e.at > s->planned) {  // in flight: only what turns on counts
-        if (starts) seen.insert(key);
-        continue;
-      }
-      if (starts) on.insert(key);
-      if (e.action == "fault_removed" || e.action == "fault_off" || e.action == "fault_expired")
-        on.erase(key);
-      if (e.action == "faults_cleared")
-        for (auto it = on.begin(); it != on.end();)
-          it = it->rfind(e.proxy + "/", 0) == 0 ? on.erase(it) : std::next(it);
+    bool exact = false;
+    const auto on = faults_of(*s, events, traced, exact);
+    if (on.empty()) ++counts[""].failures;
+    for (const auto& f : on) {
+      ++counts[f].failures;
+      counts[f].exact += exact;
     }
-    on.insert(seen.begin(), seen.end());
-    if (on.empty()) ++counts[""];
-    for (const auto& f : on) ++counts[f];
   }
   std::vector<Attribution> out;
-  for (auto& [f, n] : counts) out.push_back({f, n});
+  for (auto& [f, a] : counts) out.push_back({f, a.failures, a.exact});
   std::sort(out.begin(), out.end(), [](const Attribution& a, const Attribution& b) {
     return a.failures != b.failures ? a.failures > b.failures : a.fault < b.fault;
   });
+  return out;
+}
+
+std::vector<FaultImpact> impact(std::span<const Sample> samples,
+                                std::span<const FaultEvent> events) {
+  std::map<std::string, FaultImpact> by;
+  for (const auto& e : events) {
+    if (e.fault.empty()) continue;
+    auto& f = by[e.proxy + "/" + e.fault];
+    if (e.acted) f.acted += *e.acted;
+  }
+  // Per probe: its samples and failures with no fault on (its baseline), and
+  // per fault the samples and failures while it was on.
+  struct Tally {
+    std::int64_t samples = 0, failed = 0, exact = 0;
+  };
+  std::map<std::string, Tally> baseline;
+  std::map<std::pair<std::string, std::string>, Tally> on_fault;  // (fault, probe)
+  const auto traced = traced_faults(events);
+  for (const auto& s : samples) {
+    if (s.outcome == Outcome::skipped) continue;
+    bool exact = false;
+    const auto on = faults_of(s, events, traced, exact);
+    const bool failed = s.outcome == Outcome::failed;
+    if (on.empty()) {
+      ++baseline[s.probe].samples;
+      baseline[s.probe].failed += failed;
+    }
+    for (const auto& f : on) {
+      auto& t = on_fault[{f, s.probe}];
+      ++t.samples;
+      t.failed += failed;
+      t.exact += failed && exact;
+    }
+  }
+  for (const auto& [key, t] : on_fault) {
+    auto it = by.find(key.first);
+    if (it == by.end()) continue;
+    // Failures beyond what the probe fails anyway: a probe that fails with no
+    // fault on does not make a fault look surfaced.
+    const auto& b = baseline[key.second];
+    const double expected = b.samples
+                                ? static_cast<double>(b.failed) / static_cast<double>(b.samples) *
+                                      static_cast<double>(t.samples)
+                                : 0.0;
+    const auto excess = static_cast<std::int64_t>(
+        std::max(0.0, std::round(static_cast<double>(t.failed) - expected)));
+    it->second.surfaced += std::max(excess, t.exact);
+    it->second.exact += t.exact;
+  }
+  std::vector<FaultImpact> out;
+  for (auto& [name, f] : by) {
+    f.fault = name;
+    out.push_back(f);
+  }
   return out;
 }
 

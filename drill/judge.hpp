@@ -41,7 +41,16 @@ Exit overall(std::span<const HypothesisResult> results, Exit inconclusive_as = E
 // Failures of `probe` in scope, by the faults active while each was in flight
 // (on at its planned start, or turned on before its answer; from the proxy's
 // fault events), "" when none was.
+// A failed sample whose trace id the proxy recorded with a fault decision is
+// linked to exactly those faults.
 std::vector<Attribution> attribute(std::span<const Sample* const> failed,
                                    std::span<const FaultEvent> events);
+
+// Every fault the events name: times it acted (summed over its lives, from
+// fault_removed / fault_expired), and how many probe failures it surfaced as:
+// per probe, the failures while it was on beyond the probe's own failure rate
+// with no fault on (never fewer than those traced to it). Sorted by name.
+std::vector<FaultImpact> impact(std::span<const Sample> samples,
+                                std::span<const FaultEvent> events);
 
 }  // namespace brownout::drill

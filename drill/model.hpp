@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace brownout::drill {
@@ -22,9 +23,11 @@ struct Sample {
   Ms planned = 0;      // intended start (latency counts from here: no coordinated omission)
   double latency = 0;  // ms from the intended start to the answer (or the failure)
   Outcome outcome = Outcome::ok;
-  std::string failure;  // timeout, refused, reset, status, body, exec-error, saturated
-  int status = 0;       // HTTP status or exit code, 0 when none
-  std::string detail;   // a short text for reports
+  std::string failure;          // timeout, refused, reset, status, body, exec-error, saturated
+  int status = 0;               // HTTP status or exit code, 0 when none
+  std::string detail;           // a short text for reports
+  std::string trace;            // the W3C trace id sent in its traceparent header (http probes)
+  std::optional<double> value;  // what a prometheus probe read
 };
 
 // A window of the run: a phase of the timeline, or the steady windows.
@@ -37,10 +40,21 @@ struct Window {
 
 // A fault event from the proxy (the event log), for attribution and recovery.
 struct FaultEvent {
+  FaultEvent() = default;
+  FaultEvent(Ms at_, std::string proxy_, std::string fault_, std::string action_,
+             std::optional<std::uint64_t> acted_ = std::nullopt, std::string trace_ = {})
+      : at(at_),
+        proxy(std::move(proxy_)),
+        fault(std::move(fault_)),
+        action(std::move(action_)),
+        acted(acted_),
+        trace(std::move(trace_)) {}
   Ms at = 0;
   std::string proxy;
   std::string fault;
   std::string action;  // fault_added, fault_removed, reset, refused, http_fault, ...
+  std::optional<std::uint64_t> acted;  // on fault_removed / fault_expired: times it acted
+  std::string trace;                   // on http_fault: the request's trace id, if it had one
 };
 
 // `op value`: "<800ms", ">=0.99", ">= 99%".
@@ -104,6 +118,16 @@ struct CheckResult {
 struct Attribution {
   std::string fault;  // proxy/fault, or "" for failures with no fault active
   std::int64_t failures = 0;
+  std::int64_t exact = 0;  // of them, linked by trace id: the proxy recorded this very request
+};
+
+// Per fault over the whole run: how often it acted on the system, and how
+// many probe failures it surfaced as (the rest the system absorbed).
+struct FaultImpact {
+  std::string fault;          // proxy/fault
+  std::uint64_t acted = 0;    // links, refused connections or requests it acted on
+  std::int64_t surfaced = 0;  // failed samples attributed to it
+  std::int64_t exact = 0;     // of them, linked by trace id
 };
 
 struct HypothesisResult {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "drill/model.hpp"
@@ -16,8 +17,10 @@ namespace brownout::drill {
 
 class ProbeRunner {
  public:
-  // Times are counted from `t0` (the drill's start).
-  ProbeRunner(std::vector<Probe> probes, std::chrono::steady_clock::time_point t0);
+  // Times are counted from `t0` (the drill's start). `seed` makes the trace
+  // ids of HTTP probes (their traceparent headers) the same on a replay.
+  ProbeRunner(std::vector<Probe> probes, std::chrono::steady_clock::time_point t0,
+              std::uint64_t seed = 0);
   ~ProbeRunner();
   ProbeRunner(const ProbeRunner&) = delete;
   ProbeRunner& operator=(const ProbeRunner&) = delete;
@@ -39,11 +42,16 @@ class ProbeRunner {
 
 // Judges one answer against `expect` / `degraded` (pure; the engine calls it).
 struct Answer {
-  int status = 0;
+  int status = 0;  // HTTP status, or an exec probe's exit code
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   double latency = 0;
+  std::optional<double> value;  // prometheus: what the page or the query gave
 };
 void classify(const Probe& p, const Answer& a, Sample& out);
+
+// The W3C trace id (32 hex digits) of probe `probe`'s request `seq`, from the
+// run's seed: a replay sends the same ones.
+std::string trace_id(std::uint64_t seed, const std::string& probe, std::uint64_t seq);
 
 }  // namespace brownout::drill

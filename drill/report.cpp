@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include "control/json_text.hpp"
+
 namespace brownout::drill {
 
 namespace json = boost::json;
@@ -29,7 +31,8 @@ json::object result_json(const HypothesisResult& h) {
   for (const auto& a : h.attribution)
     attribution.push_back(
         json::object{{"fault", a.fault.empty() ? json::value(nullptr) : json::value(a.fault)},
-                     {"failures", a.failures}});
+                     {"failures", a.failures},
+                     {"traced", a.exact}});
   json::object o{{"name", h.name},
                  {"probe", h.probe},
                  {"scope", h.scope},
@@ -99,6 +102,16 @@ std::string report_json(const RunRecord& r) {
     if (!e.fault.empty()) ++decisions[e.proxy + "/" + e.fault + " " + e.action];
   json::object faults;
   for (const auto& [k, n] : decisions) faults[k] = n;
+  json::array impact;
+  for (const auto& f : r.impact)
+    impact.push_back(
+        json::object{{"fault", f.fault},
+                     {"acted", f.acted},
+                     {"surfaced", f.surfaced},
+                     {"absorbed", f.acted > static_cast<std::uint64_t>(f.surfaced)
+                                      ? f.acted - static_cast<std::uint64_t>(f.surfaced)
+                                      : 0},
+                     {"traced", f.exact}});
   json::object o{
       {"schema", "brownout.drill/1"},
       {"title", r.title},
@@ -114,8 +127,9 @@ std::string report_json(const RunRecord& r) {
       {"hypotheses", results},
       {"probes", probes},
       {"fault_events", faults},
+      {"faults", impact},
       {"profile_text", r.profile_text}};
-  return json::serialize(o) + "\n";
+  return control::dump(o) + "\n";
 }
 
 std::string junit_xml(const RunRecord& r) {
@@ -153,7 +167,8 @@ std::string junit_xml(const RunRecord& r) {
       std::string body;
       for (const auto& a : h.attribution)
         body += (a.fault.empty() ? std::string("(no fault active)") : a.fault) + ": " +
-                std::to_string(a.failures) + " failed samples\n";
+                std::to_string(a.failures) + " failed samples" +
+                (a.exact ? " (" + std::to_string(a.exact) + " traced)" : std::string()) + "\n";
       out += "      <failure message=\"" + escape_markup(h.why) + "\">" + escape_markup(body) +
              "</failure>\n";
     } else if (h.verdict == Verdict::inconclusive && !h.warn_only) {
@@ -175,17 +190,21 @@ std::string samples_ndjson(const RunRecord& r) {
                    {"outcome", outcome_name(s.outcome)}};
     if (!s.failure.empty()) o["failure"] = s.failure;
     if (s.status) o["status"] = s.status;
-    out += json::serialize(o) + "\n";
+    if (!s.trace.empty()) o["trace"] = s.trace;
+    if (s.value) o["value"] = num(*s.value);
+    out += control::dump(o) + "\n";
   }
   return out;
 }
 
 std::string events_ndjson(const RunRecord& r) {
   std::string out;
-  for (const auto& e : r.events)
-    out += json::serialize(json::object{
-               {"at_ms", e.at}, {"proxy", e.proxy}, {"fault", e.fault}, {"action", e.action}}) +
-           "\n";
+  for (const auto& e : r.events) {
+    json::object o{{"at_ms", e.at}, {"proxy", e.proxy}, {"fault", e.fault}, {"action", e.action}};
+    if (e.acted) o["acted"] = *e.acted;
+    if (!e.trace.empty()) o["trace"] = e.trace;
+    out += control::dump(o) + "\n";
+  }
   return out;
 }
 
@@ -201,7 +220,17 @@ void print_summary(std::ostream& out, const RunRecord& r, const std::string& rep
       for (const auto& a : h.attribution)
         out << "      " << a.failures << " failed while "
             << (a.fault.empty() ? std::string("no fault was active") : a.fault + " was active")
+            << (a.exact ? " (" + std::to_string(a.exact) + " traced to its decisions)"
+                        : std::string())
             << "\n";
+  }
+  if (!r.impact.empty()) out << "\n  faults: acted on / surfaced as probe failures / absorbed\n";
+  for (const auto& f : r.impact) {
+    const auto absorbed = f.acted > static_cast<std::uint64_t>(f.surfaced)
+                              ? f.acted - static_cast<std::uint64_t>(f.surfaced)
+                              : 0;
+    out << "    " << f.fault << ": acted " << f.acted << ", surfaced " << f.surfaced
+        << ", absorbed " << absorbed << "\n";
   }
   out << "\ndrill " << r.status;
   if (!r.aborted_by.empty()) out << " (aborted by " << r.aborted_by << ")";

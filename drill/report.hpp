@@ -27,6 +27,7 @@ struct RunRecord {
   std::vector<HypothesisResult> results;
   std::vector<Sample> samples;
   std::vector<FaultEvent> events;
+  std::vector<FaultImpact> impact;
 };
 
 // Text safe inside XML and HTML, in elements and attribute values.

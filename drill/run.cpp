@@ -118,7 +118,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   const auto now_ms = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   };
-  ProbeRunner probes(spec.probes, t0);
+  ProbeRunner probes(spec.probes, t0, seed);
   probes.start();
 
   RunRecord rec;
@@ -221,7 +221,8 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   for (const auto& e : events->since(0, 1'000'000)) {
     const Ms at =
         std::chrono::duration_cast<std::chrono::milliseconds>(e.event.time - sys0).count();
-    rec.events.push_back({at, e.event.proxy, e.event.fault, e.event.action});
+    rec.events.push_back(
+        {at, e.event.proxy, e.event.fault, e.event.action, e.event.acted, e.event.trace});
   }
   std::sort(rec.samples.begin(), rec.samples.end(), [](const Sample& a, const Sample& b) {
     return a.planned != b.planned ? a.planned < b.planned : a.probe < b.probe;
@@ -234,6 +235,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
         rec.results.push_back(judge(steady_hypothesis(*spec.steady, probe, "after"), rec.samples,
                                     rec.windows, rec.events));
   }
+  rec.impact = impact(rec.samples, rec.events);
   rec.duration = now_ms();
   if (status == "NOT_STEADY") {
     rec.exit = Exit::not_steady;

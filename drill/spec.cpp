@@ -228,7 +228,11 @@ class SpecLoader {
     e.given = true;
     for (auto&& [ek, ev] : *t) {
       const std::string key(ek.str());
-      if (key == "status") {
+      if (key == "status" || key == "exit_code") {
+        if (!e.status.empty()) {
+          error(pos(ek), "'status' and 'exit_code' are the same list: give one");
+          continue;
+        }
         std::string text;
         if (auto i = ev.value_exact<std::int64_t>())
           text = std::to_string(*i);
@@ -247,7 +251,8 @@ class SpecLoader {
           auto r2 = std::from_chars(hi.data(), hi.data() + hi.size(), b);
           if (lo.empty() || hi.empty() || r1.ec != std::errc() || r2.ec != std::errc() ||
               r1.ptr != lo.data() + lo.size() || r2.ptr != hi.data() + hi.size() || a > b) {
-            error(pos(ev), "'status' must be codes and ranges such as \"200-299;429\"");
+            error(pos(ev), "'" + key + "' must be codes and ranges such as \"" +
+                               (key == "status" ? "200-299;429" : "0;2-3") + "\"");
             break;
           }
           e.status.emplace_back(a, b);
@@ -266,8 +271,17 @@ class SpecLoader {
         }
       } else if (key == "latency") {
         if (auto ms = duration(ek, ev)) e.latency = *ms;
+      } else if (key == "value") {
+        if (auto s = string(ek, ev)) {
+          std::string why;
+          if (auto t = parse_threshold(*s, false, why))
+            e.value = *t;
+          else
+            error(pos(ev), "'value': " + why);
+        }
       } else {
-        unknown(ek, "expect key", {"status", "header", "body_regex", "recv_regex", "latency"});
+        unknown(ek, "expect key",
+                {"status", "exit_code", "header", "body_regex", "recv_regex", "latency", "value"});
       }
     }
   }
@@ -275,6 +289,7 @@ class SpecLoader {
   void parse_probe(const toml::table& t) {
     Probe p;
     const auto where = pos(t);
+    SourcePos query_pos = where;
     for (auto&& [k, v] : t) {
       const std::string key(k.str());
       if (key == "name") {
@@ -282,8 +297,9 @@ class SpecLoader {
       } else if (key == "kind") {
         if (auto s = string(k, v)) {
           p.kind = *s;
-          if (*s != "http" && *s != "tcp")
-            error(pos(v), "'kind' must be \"http\" or \"tcp\", got \"" + *s + "\"");
+          if (*s != "http" && *s != "tcp" && *s != "exec" && *s != "prometheus")
+            error(pos(v), "'kind' must be \"http\", \"tcp\", \"exec\" or \"prometheus\", got \"" +
+                              *s + "\"");
         }
       } else if (key == "method") {
         if (auto s = string(k, v)) p.method = *s;
@@ -303,6 +319,18 @@ class SpecLoader {
         if (auto s = string(k, v)) p.address = *s;
       } else if (key == "send") {
         if (auto s = string(k, v)) p.send = *s;
+      } else if (key == "command") {
+        if (auto s = v.value_exact<std::string>())
+          p.command = {"/bin/sh", "-c", *s};
+        else
+          p.command = strings(k, v);
+        if (p.command.empty() || p.command.front().empty())
+          error(pos(v), "'command' must name a program");
+      } else if (key == "query") {
+        if (auto s = string(k, v)) {
+          p.query = *s;
+          query_pos = pos(v);
+        }
       } else if (key == "every") {
         if (auto ms = duration(k, v)) {
           p.every = *ms;
@@ -319,14 +347,31 @@ class SpecLoader {
         parse_expect(k, v, p.degraded);
       } else {
         unknown(k, "probe key",
-                {"name", "kind", "method", "url", "headers", "body", "address", "send", "every",
-                 "timeout", "max_in_flight", "expect", "degraded"});
+                {"name", "kind", "method", "url", "headers", "body", "address", "send", "command",
+                 "query", "every", "timeout", "max_in_flight", "expect", "degraded"});
       }
     }
     if (p.name.empty()) error(where, "a [[probe]] needs a 'name'");
-    if (p.kind.empty()) error(where, "probe '" + p.name + "' needs a 'kind' (http or tcp)");
-    if (p.kind == "http" && p.url.empty())
-      error(where, "http probe '" + p.name + "' needs a 'url'");
+    if (p.kind.empty())
+      error(where, "probe '" + p.name + "' needs a 'kind' (http, tcp, exec or prometheus)");
+    if ((p.kind == "http" || p.kind == "prometheus") && p.url.empty())
+      error(where, p.kind + " probe '" + p.name + "' needs a 'url'");
+    if (p.kind == "exec" && p.command.empty())
+      error(where, "exec probe '" + p.name + "' needs a 'command'");
+    if (p.kind == "prometheus") {
+      if (p.query.empty()) {
+        error(where, "prometheus probe '" + p.name +
+                         "' needs a 'query' (PromQL for a url ending in /api/v1/query, else a "
+                         "series selector such as errors_total{code=\"500\"})");
+      } else if (!prom::is_query_url(p.url)) {
+        std::string why;
+        p.selector = prom::parse_selector(p.query, why);
+        if (!p.selector) error(query_pos, "'query': " + why);
+      }
+      if (!p.expect.value)
+        error(where, "prometheus probe '" + p.name +
+                         "' needs expect = { value = \"...\" } (such as \"<0.05\")");
+    }
     if (p.kind == "tcp" && p.address.empty())
       error(where, "tcp probe '" + p.name + "' needs an 'address' (host:port)");
     if (spec.probe(p.name)) error(where, "two probes are named '" + p.name + "'");

@@ -11,24 +11,28 @@
 
 #include "control/profile.hpp"
 #include "drill/model.hpp"
+#include "drill/prometheus.hpp"
 
 namespace brownout::drill {
 
 // Per-sample criteria: what makes a probe's answer ok (expect) or an
 // acceptable fallback (degraded).
 struct Expect {
-  std::vector<std::pair<int, int>> status;  // inclusive ranges; empty: any 2xx (http)
-  std::string header;                       // a header that must be present
-  std::string body_regex;
-  std::string recv_regex;     // tcp: what the answer must match
-  std::optional<Ms> latency;  // slower than this is not ok
-  bool given = false;         // the table was written
+  // Inclusive ranges of HTTP statuses (`status`; empty: any 2xx) or exit
+  // codes (`exit_code`, exec probes; empty: 0).
+  std::vector<std::pair<int, int>> status;
+  std::string header;              // a header that must be present
+  std::string body_regex;          // http: the body; exec: what the command printed
+  std::string recv_regex;          // tcp: what the answer must match
+  std::optional<Ms> latency;       // slower than this is not ok
+  std::optional<Threshold> value;  // prometheus: the value read must meet it
+  bool given = false;              // the table was written
 };
 
 struct Probe {
   std::string name;
-  std::string kind;  // http, tcp
-  // http
+  std::string kind;  // http, tcp, exec, prometheus
+  // http (and prometheus: url)
   std::string method = "GET";
   std::string url;
   std::map<std::string, std::string> headers;
@@ -36,6 +40,12 @@ struct Probe {
   // tcp
   std::string address;
   std::string send;
+  // exec: the program and its arguments (a string is run by /bin/sh -c)
+  std::vector<std::string> command;
+  // prometheus: a PromQL query (url ending in /api/v1/query) or a series
+  // selector summed over a scraped /metrics page
+  std::string query;
+  std::optional<prom::Selector> selector;
   Ms every = 1000;
   Ms timeout = 1000;
   int max_in_flight = 20;

@@ -981,6 +981,26 @@ Result<Decision> from_headers(const Headers& headers) {
   return R::ok(std::move(d));
 }
 
+std::string trace_id(std::string_view tp) {
+  const auto hex = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    });
+  };
+  while (!tp.empty() && (tp.front() == ' ' || tp.front() == '\t')) tp.remove_prefix(1);
+  while (!tp.empty() && (tp.back() == ' ' || tp.back() == '\t')) tp.remove_suffix(1);
+  // Version 00 is exactly 55 characters; later versions may add fields after a dash.
+  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return {};
+  if (tp.size() > 55 && (tp.substr(0, 2) == "00" || tp[55] != '-')) return {};
+  const auto version = tp.substr(0, 2), trace = tp.substr(3, 32), span = tp.substr(36, 16);
+  if (!hex(version) || lower(version) == "ff" || !hex(trace) || !hex(span) ||
+      !hex(tp.substr(53, 2)))
+    return {};
+  std::string id = lower(trace);
+  if (id.find_first_not_of('0') == std::string::npos) return {};
+  return id;
+}
+
 bool strip_fault_headers(Headers& headers) {
   return std::erase_if(
              headers, [](const Header& h) { return istarts_with(h.name, kFaultHeaderPrefix); }) > 0;

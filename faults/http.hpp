@@ -231,6 +231,10 @@ Result<Decision> from_headers(const Headers& headers);
 // Removes every x-brownout-fault-* header; true when there was one.
 bool strip_fault_headers(Headers& headers);
 
+// The trace id of a W3C `traceparent` header ("00-<32 hex>-<16 hex>-<2 hex>"),
+// lower case; empty when the header is malformed or the id is all zeros.
+std::string trace_id(std::string_view traceparent);
+
 // The default body of an abort: {"error":"<reason>","status":N,"injected_by":"brownout"}.
 std::string default_body(int status);
 std::string_view reason(int status);

@@ -213,7 +213,8 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   faults::Rng& rng() override { return rng_; }
   bool header_faults() const override { return header_faults_; }
   const faults::IpAddress& client_ip() const override { return client_ip_; }
-  void http_event(std::string action, std::string fault, std::string detail) override;
+  void http_event(std::string action, std::string fault, std::string detail,
+                  std::string trace) override;
   void count_request(bool malformed, bool faulted) override;
   void count_status(unsigned status) override {
     if (status >= 100 && status < 600) bump(counters().http_status[status / 100]);
@@ -792,7 +793,8 @@ void Link::close(bool reset) {
   hook.unlink();
 }
 
-void Link::http_event(std::string action, std::string fault, std::string detail) {
+void Link::http_event(std::string action, std::string fault, std::string detail,
+                      std::string trace) {
   const auto& sink = proxy_->engine().options.events;
   if (!sink) return;
   proxy::Event e;
@@ -802,6 +804,7 @@ void Link::http_event(std::string action, std::string fault, std::string detail)
   e.type = "http";
   e.action = std::move(action);
   e.detail = std::move(detail);
+  e.trace = std::move(trace);
   sink->emit(std::move(e));
 }
 

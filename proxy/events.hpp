@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace brownout::proxy {
@@ -18,6 +19,12 @@ struct Event {
   std::string type;        // fault type
   std::string action;      // reset, cut, timed_out, closed, held, upstream_unreachable, ...
   std::string detail;
+  // How many times a fault acted (links, refused connections or requests),
+  // on the events that end its life: fault_removed, fault_expired.
+  std::optional<std::uint64_t> acted;
+  // The W3C trace id (32 hex digits) of the request an HTTP fault acted on,
+  // when the request carried a `traceparent` header.
+  std::string trace;
 };
 
 class EventSink {

@@ -58,7 +58,7 @@ class Session {
   Task<bool> replace_response(bhttp::response_parser<bhttp::buffer_body>& p, const fh::Decision& d,
                               bool head);
   Task<> drop(const fh::Decision& d);
-  void fire_events(const fh::Decision& d, const std::string& what);
+  void fire_events(const fh::Decision& d, const std::string& what, const std::string& trace);
 
   std::shared_ptr<HttpHost> host_;
   Socket& client_;
@@ -78,8 +78,9 @@ Task<> Session::wait(faults::Duration d) {
   co_await t.async_wait(nothrow);
 }
 
-void Session::fire_events(const fh::Decision& d, const std::string& what) {
-  for (const auto& name : d.fired) host_->http_event("http_fault", name, what);
+void Session::fire_events(const fh::Decision& d, const std::string& what,
+                          const std::string& trace) {
+  for (const auto& name : d.fired) host_->http_event("http_fault", name, what, trace);
 }
 
 // The proxy's own answer (an abort, a quota, a malformed request).
@@ -376,7 +377,8 @@ Task<bool> Session::one_request() {
   }
   host_->count_request(false, decision.any());
   if (decision.any())
-    fire_events(decision, std::string(req.method_string()) + " " + std::string(req.target()));
+    fire_events(decision, std::string(req.method_string()) + " " + std::string(req.target()),
+                fh::trace_id(req["traceparent"]));
 
   co_await wait(decision.request_delay);
   if (host_->link_closed()) co_return false;

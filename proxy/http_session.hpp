@@ -25,7 +25,9 @@ class HttpHost {
   virtual faults::Rng& rng() = 0;
   virtual bool header_faults() const = 0;
   virtual const faults::IpAddress& client_ip() const = 0;  // for client-scoped faults
-  virtual void http_event(std::string action, std::string fault, std::string detail) = 0;
+  // `trace`: the request's W3C trace id, when it carried a traceparent.
+  virtual void http_event(std::string action, std::string fault, std::string detail,
+                          std::string trace) = 0;
   // Counters: a request seen, a malformed one refused with 400, one a fault acted on.
   virtual void count_request(bool malformed, bool faulted) = 0;
   virtual void count_status(unsigned status) = 0;  // a response the client got

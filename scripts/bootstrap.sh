@@ -10,7 +10,8 @@ export BROWNOUT_ROOT
 BROWNOUT_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libcli11-dev libtomlplusplus-dev libspdlog-dev doctest-dev
-  python3 curl jq netcat-openbsd procps postgresql redis-server redis-tools
+  python3 python3-psycopg2 curl jq netcat-openbsd procps postgresql redis-server redis-tools
+  chromium fonts-dejavu-core
 )
 
 install_missing() {

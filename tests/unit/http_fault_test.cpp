@@ -1007,3 +1007,19 @@ TEST_CASE("http fault: max_active caps how many requests a fault holds at once")
   CHECK(http::decide(list, req, rng, now).any());
   CHECK(http::to_tree(*s.value).find("max_active") != nullptr);
 }
+
+TEST_CASE("http fault: the trace id of a traceparent header") {
+  CHECK(trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+        "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(trace_id(" 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00 ") ==
+        "4bf92f3577b34da6a3ce929d0e0e4736");
+  // A later version may carry more fields; version 00 may not.
+  CHECK(trace_id("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra") ==
+        "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra").empty());
+  CHECK(trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01").empty());
+  CHECK(trace_id("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").empty());
+  CHECK(trace_id("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01").empty());
+  CHECK(trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7").empty());
+  CHECK(trace_id("").empty());
+}

@@ -220,3 +220,56 @@ TEST_CASE("judge: the run's exit code") {
   CHECK(static_cast<int>(Exit::not_steady) == 3);
   CHECK(static_cast<int>(Exit::aborted) == 4);
 }
+
+TEST_CASE("judge: a traced failure is linked to the faults that acted on that very request") {
+  // Two faults on at once; the proxy recorded which one acted on request t1.
+  std::vector<FaultEvent> events = {{1000, "pay", "slow", "fault_added"},
+                                    {1000, "pay", "err", "fault_added"},
+                                    {2100, "pay", "err", "http_fault", std::nullopt, "t1"},
+                                    {9000, "pay", "slow", "fault_removed", 40},
+                                    {9000, "pay", "err", "fault_removed", 12}};
+  std::vector<Sample> s(3);
+  for (auto& x : s) x.outcome = Outcome::failed;
+  s[0].planned = 2000, s[0].latency = 200, s[0].trace = "t1";  // traced: err alone
+  s[1].planned = 3000, s[1].latency = 200, s[1].trace = "t2";  // not seen by the proxy
+  s[2].planned = 9500, s[2].latency = 10;                      // nothing on
+  std::vector<const Sample*> failed{&s[0], &s[1], &s[2]};
+  const auto a = attribute(failed, events);
+  REQUIRE(a.size() == 3);
+  CHECK(a[0].fault == "pay/err");
+  CHECK(a[0].failures == 2);
+  CHECK(a[0].exact == 1);
+  CHECK(a[1].fault == "");
+  CHECK(a[2].fault == "pay/slow");
+  CHECK(a[2].failures == 1);
+  CHECK(a[2].exact == 0);
+
+  // Per fault: what it acted on, and how many failures surfaced beyond each
+  // probe's own failure rate with no fault on.
+  std::vector<Sample> all;
+  const auto add = [&](const std::string& probe, Ms at, bool failed, std::string trace = {}) {
+    Sample x;
+    x.probe = probe;
+    x.planned = at;
+    x.latency = 10;
+    x.outcome = failed ? Outcome::failed : Outcome::ok;
+    x.trace = std::move(trace);
+    all.push_back(x);
+  };
+  add("web", 500, false), add("web", 9500, false), add("web", 9600, false);  // baseline 0/3
+  add("web", 2000, true, "t1");                                              // traced: err alone
+  add("web", 3000, true);                                                    // both on
+  add("web", 4000, false);                                                   // both on
+  add("broken", 500, true), add("broken", 9500, true);  // fails with no fault on too
+  add("broken", 5000, true);                            // ... so this one is not the faults'
+  const auto im = impact(all, events);
+  REQUIRE(im.size() == 2);
+  CHECK(im[0].fault == "pay/err");
+  CHECK(im[0].acted == 12);
+  CHECK(im[0].surfaced == 2);
+  CHECK(im[0].exact == 1);
+  CHECK(im[1].fault == "pay/slow");
+  CHECK(im[1].acted == 40);
+  CHECK(im[1].surfaced == 1);
+  CHECK(im[1].exact == 0);
+}

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "drill/html.hpp"
+#include "drill/judge.hpp"
 
 using namespace brownout::drill;
 
@@ -46,11 +47,13 @@ RunRecord sample_run() {
     s.outcome = p.o;
     if (p.o == Outcome::failed) s.failure = "timeout";
     s.status = p.o == Outcome::failed ? 0 : 200;
+    if (p.o == Outcome::failed) s.trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     r.samples.push_back(s);
   }
   r.events = {{3000, "pay", "slow", "fault_added"},
-              {4100, "pay", "slow", "reset"},
-              {8005, "pay", "slow", "fault_removed"}};
+              {4100, "pay", "slow", "http_fault", std::nullopt, "4bf92f3577b34da6a3ce929d0e0e4736"},
+              {8005, "pay", "slow", "fault_removed", 3}};
+  r.impact = impact(r.samples, r.events);
   HypothesisResult h;
   h.name = "checkout answers while the gateway is slow";
   h.probe = "checkout";
@@ -60,7 +63,7 @@ RunRecord sample_run() {
   h.checks = {{Metric::success_rate, Threshold{Threshold::Op::ge, 0.99, ">=0.99"}, 0.5, false},
               {Metric::latency_p95, Threshold{Threshold::Op::lt, 800, "<800ms"}, 900, false}};
   h.why = "success_rate 0.5 not >=0.99; latency_p95 900.0ms not <800ms";
-  h.attribution = {{"pay/slow", 1}};
+  h.attribution = {{"pay/slow", 1, 1}};
   r.results.push_back(h);
   HypothesisResult rec;
   rec.name = "checkout recovers";

@@ -155,7 +155,7 @@ when = "mood<3"
 )");
   CHECK_FALSE(r.spec);
   // Line 1 is the empty line after R"(.
-  CHECK(has(r, 4, "'kind' must be \"http\" or \"tcp\""));
+  CHECK(has(r, 4, "'kind' must be \"http\", \"tcp\""));
   CHECK(has(r, 5, "http://"));
   CHECK(has(r, 6, "at least 10ms"));
   CHECK(has(r, 7, "'status'"));
@@ -188,29 +188,155 @@ TEST_CASE("classify: ok, degraded fallback, failed with its class") {
   p.degraded.status = {{202, 202}, {503, 503}};
   p.degraded.header = "Retry-After";
   Sample s;
-  classify(p, Answer{200, {}, "{\"order_id\":1}", 20}, s);
+  classify(p, Answer{200, {}, "{\"order_id\":1}", 20, {}}, s);
   CHECK(s.outcome == Outcome::ok);
   s = {};
-  classify(p, Answer{200, {}, "{}", 20}, s);
+  classify(p, Answer{200, {}, "{}", 20, {}}, s);
   CHECK(s.outcome == Outcome::failed);
   CHECK(s.failure == "body");
   s = {};
-  classify(p, Answer{503, {{"retry-after", "2"}}, "", 20}, s);
+  classify(p, Answer{503, {{"retry-after", "2"}}, "", 20, {}}, s);
   CHECK(s.outcome == Outcome::degraded);
   s = {};
-  classify(p, Answer{503, {}, "", 20}, s);  // no Retry-After: not an acceptable fallback
+  classify(p, Answer{503, {}, "", 20, {}}, s);  // no Retry-After: not an acceptable fallback
   CHECK(s.outcome == Outcome::failed);
   CHECK(s.failure == "status");
   s = {};
-  classify(p, Answer{200, {}, "order_id", 900}, s);
+  classify(p, Answer{200, {}, "order_id", 900, {}}, s);
   CHECK(s.outcome == Outcome::failed);
   CHECK(s.failure == "slow");
   Probe any;
   any.kind = "http";
   s = {};
-  classify(any, Answer{204, {}, "", 1}, s);
+  classify(any, Answer{204, {}, "", 1, {}}, s);
   CHECK(s.outcome == Outcome::ok);  // no status given: any 2xx
   s = {};
-  classify(any, Answer{500, {}, "", 1}, s);
+  classify(any, Answer{500, {}, "", 1, {}}, s);
   CHECK(s.outcome == Outcome::failed);
+}
+
+TEST_CASE("spec: exec and prometheus probes") {
+  auto r = load(R"(
+[[probe]]
+name = "cache"
+kind = "exec"
+command = ["redis-cli", "-p", "6379", "PING"]
+expect = { exit_code = "0", body_regex = "PONG" }
+degraded = { exit_code = "2-3" }
+
+[[probe]]
+name = "shell"
+kind = "exec"
+command = "test -f /tmp/ready"
+
+[[probe]]
+name = "errors"
+kind = "prometheus"
+url = "http://127.0.0.1:9100/metrics"
+query = 'http_requests_total{code=~"5.."}'
+expect = { value = "<10" }
+
+[[probe]]
+name = "rate"
+kind = "prometheus"
+url = "http://127.0.0.1:9090/api/v1/query"
+query = 'sum(rate(http_requests_total{code=~"5.."}[30s]))'
+expect = { value = "<= 0.5" }
+
+[[hypothesis]]
+name = "few errors"
+probe = "errors"
+during = "slow"
+success_rate = ">=0.9"
+)");
+  REQUIRE_MESSAGE(r.spec, (r.errors.empty() ? "" : r.errors.front().text()));
+  const auto* cache = r.spec->probe("cache");
+  CHECK(cache->command == std::vector<std::string>{"redis-cli", "-p", "6379", "PING"});
+  CHECK(cache->expect.status == std::vector<std::pair<int, int>>{{0, 0}});
+  CHECK(cache->degraded.status == std::vector<std::pair<int, int>>{{2, 3}});
+  CHECK(r.spec->probe("shell")->command ==
+        std::vector<std::string>{"/bin/sh", "-c", "test -f /tmp/ready"});
+  const auto* errors = r.spec->probe("errors");
+  REQUIRE(errors->selector);
+  CHECK(errors->selector->name == "http_requests_total");
+  CHECK(errors->expect.value->holds(9.5));
+  CHECK_FALSE(errors->expect.value->holds(10));
+  CHECK_FALSE(r.spec->probe("rate")->selector);  // PromQL goes to the server as it is
+  CHECK(r.spec->probe("rate")->expect.value->holds(0.5));
+
+  auto bad = load(R"(
+[[probe]]
+name = "x"
+kind = "exec"
+
+[[probe]]
+name = "y"
+kind = "prometheus"
+url = "http://127.0.0.1:9100/metrics"
+query = 'up{job=api}'
+
+[[probe]]
+name = "z"
+kind = "prometheus"
+url = "http://127.0.0.1:9100/metrics"
+query = "up"
+expect = { value = "lots" }
+)");
+  CHECK_FALSE(bad.spec);
+  CHECK(has(bad, 2, "needs a 'command'"));
+  CHECK(has(bad, 10, "quoted value"));
+  CHECK(has(bad, 6, "needs expect = { value"));
+  CHECK(has(bad, 17, "'value'"));
+}
+
+TEST_CASE("classify: exec exit codes and prometheus values") {
+  Probe exec;
+  exec.kind = "exec";
+  exec.expect.body_regex = "PONG";
+  exec.degraded.given = true;
+  exec.degraded.status = {{3, 3}};
+  Sample s;
+  classify(exec, Answer{0, {}, "PONG\n", 3, {}}, s);
+  CHECK(s.outcome == Outcome::ok);  // no exit_code given: 0
+  s = {};
+  classify(exec, Answer{1, {}, "Could not connect", 3, {}}, s);
+  CHECK(s.outcome == Outcome::failed);
+  CHECK(s.failure == "status");
+  CHECK(s.status == 1);
+  s = {};
+  classify(exec, Answer{3, {}, "", 3, {}}, s);
+  CHECK(s.outcome == Outcome::degraded);
+
+  Probe prom;
+  prom.kind = "prometheus";
+  std::string why;
+  prom.expect.value = parse_threshold("<5", false, why);
+  prom.degraded.given = true;
+  prom.degraded.value = parse_threshold("<20", false, why);
+  s = {};
+  classify(prom, Answer{200, {}, "", 2, 1.5}, s);
+  CHECK(s.outcome == Outcome::ok);
+  CHECK(s.value == doctest::Approx(1.5));
+  s = {};
+  classify(prom, Answer{200, {}, "", 2, 12.0}, s);
+  CHECK(s.outcome == Outcome::degraded);
+  s = {};
+  classify(prom, Answer{200, {}, "", 2, 50.0}, s);
+  CHECK(s.failure == "value");
+  s = {};
+  classify(prom, Answer{200, {}, "", 2, std::nullopt}, s);
+  CHECK(s.failure == "no-data");
+  s = {};
+  classify(prom, Answer{500, {}, "", 2, std::nullopt}, s);
+  CHECK(s.failure == "status");
+}
+
+TEST_CASE("probe: trace ids are W3C-shaped, per request, and the same for the same seed") {
+  const auto a = trace_id(42, "home", 7);
+  CHECK(a.size() == 32);
+  CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(a == trace_id(42, "home", 7));
+  CHECK(a != trace_id(42, "home", 8));
+  CHECK(a != trace_id(43, "home", 7));
+  CHECK(a != trace_id(42, "cart", 7));
 }
