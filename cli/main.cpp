@@ -260,9 +260,33 @@ int main(int argc, char** argv) {
   std::uint64_t drill_seed = 0;
   auto* drill = app.add_subcommand(
       "drill", "Run a profile's drill: steady state, timeline, probes, verdicts, reports");
-  drill->add_option("profile", drill_options.profile, "Profile with [[probe]] and [[hypothesis]]")
+  auto* drill_profile_opt = drill
+                                ->add_option("profile", drill_options.profile,
+                                             "Profile with [[probe]] and [[hypothesis]]")
+                                ->check(CLI::ExistingFile);
+  std::string drill_replay;
+  auto* drill_replay_opt =
+      drill
+          ->add_option("--replay", drill_replay,
+                       "Run again the profile and seed embedded in an earlier report.json")
+          ->check(CLI::ExistingFile)
+          ->excludes(drill_profile_opt);
+  drill->require_subcommand(0, 1);
+  std::string diff_a, diff_b;
+  auto* drill_diff = drill->add_subcommand(
+      "diff", "Compare two runs' report.json; exit 1 when the second is significantly worse");
+  drill_diff->add_option("a", diff_a, "The earlier run's report.json")
       ->required()
       ->check(CLI::ExistingFile);
+  drill_diff->add_option("b", diff_b, "The later run's report.json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  drill_diff->footer(
+      "Worse means: a verdict from PASS to FAIL; a rate moved the wrong way (by the threshold's\n"
+      "direction) by at least 0.01 and beyond chance (two-proportion z >= 2); a latency or the\n"
+      "recovery grown by more than 20% and 5 ms (recovery: 500 ms).\n"
+      "Exit codes: 0 not worse, 1 significantly worse, 2 unreadable input.\n"
+      "Example:\n  brownout drill diff main/report.json branch/report.json");
   auto* drill_reports_opt = drill->add_option("--reports", drill_reports,
                                               "Folder for the reports (default: [drill] reports)");
   auto* drill_seed_opt = drill->add_option("--seed", drill_seed, "Seed for every fault decision");
@@ -270,7 +294,9 @@ int main(int argc, char** argv) {
   drill->footer(
       "Exit codes: 0 pass, 1 a hypothesis failed, 2 bad profile (nothing ran), 3 not steady\n"
       "before faults (nothing injected), 4 aborted by a guard or a signal, 5 inconclusive.\n"
-      "Example:\n  brownout drill profiles/black-friday.toml --reports out/");
+      "Examples:\n  brownout drill profiles/black-friday.toml --reports out/\n"
+      "  brownout drill --replay out/report.json --reports again/\n"
+      "  brownout drill diff out/report.json again/report.json");
 
   std::string shell;
   auto* completion = app.add_subcommand("completion", "Print a shell completion script");
@@ -319,10 +345,17 @@ int main(int argc, char** argv) {
   if (*pcheck) return cmd::profile_check(ctx, profile_files);
   if (*pimport) return cmd::profile_import(ctx, profile_file);
   if (*apply) return cmd::apply(ctx, profile_file);
+  if (*drill_diff) return brownout::drill::diff_drills(diff_a, diff_b, std::cout, std::cerr);
   if (*drill) {
     if (*drill_reports_opt) drill_options.reports = drill_reports;
     if (*drill_seed_opt) drill_options.seed = drill_seed;
     spdlog::set_level(spdlog::level::warn);  // the drill's own output says what happens
+    if (*drill_replay_opt)
+      return brownout::drill::replay_drill(drill_replay, drill_options, std::cout, std::cerr);
+    if (drill_options.profile.empty()) {
+      std::cerr << "brownout drill: give a PROFILE, --replay REPORT, or diff A B\n";
+      return cmd::kUsage;
+    }
     return brownout::drill::run_drill(drill_options, std::cout, std::cerr);
   }
   if (*tstop) return cmd::timeline_stop(ctx);

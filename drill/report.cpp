@@ -116,6 +116,7 @@ std::string report_json(const RunRecord& r) {
       {"schema", "brownout.drill/1"},
       {"title", r.title},
       {"profile", r.profile},
+      {"replay_of", r.replay_of.empty() ? json::value(nullptr) : json::value(r.replay_of)},
       {"seed", r.seed},
       {"started", r.started},
       {"duration_ms", r.duration},

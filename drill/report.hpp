@@ -16,6 +16,7 @@ struct RunRecord {
   std::string title;
   std::string profile;       // path
   std::string profile_text;  // the main file, embedded so a run can be replayed
+  std::string replay_of;     // the report this run replayed, if it did
   std::uint64_t seed = 0;
   std::string started;  // ISO 8601 UTC
   Ms duration = 0;

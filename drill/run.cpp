@@ -4,18 +4,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "control/api.hpp"
 #include "control/events.hpp"
 #include "control/registry.hpp"
 #include "control/timeline.hpp"
+#include "drill/diff.hpp"
 #include "drill/html.hpp"
 #include "drill/judge.hpp"
 #include "drill/probe.hpp"
@@ -124,6 +127,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   RunRecord rec;
   rec.title = spec.title;
   rec.profile = o.profile;
+  rec.replay_of = o.replay_of;
   rec.profile_text = loaded.sources[o.profile];
   rec.seed = seed;
   rec.started = iso_utc(sys0);
@@ -261,6 +265,78 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
     err << "brownout: cannot write the reports to " << reports << "\n";
   print_summary(out, rec, reports);
   return static_cast<int>(rec.exit);
+}
+
+namespace {
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return std::nullopt;
+  std::ostringstream text;
+  text << f.rdbuf();
+  return text.str();
+}
+}  // namespace
+
+int replay_drill(const std::string& report, DrillOptions o, std::ostream& out, std::ostream& err) {
+  const auto text = read_text(report);
+  if (!text) {
+    err << "brownout: cannot read " << report << "\n";
+    return static_cast<int>(Exit::bad_profile);
+  }
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(*text, ec);
+  const auto* r = v.if_object();
+  const auto* schema = r ? r->if_contains("schema") : nullptr;
+  const auto* profile_text = r ? r->if_contains("profile_text") : nullptr;
+  const auto* seed = r ? r->if_contains("seed") : nullptr;
+  const auto* profile = r ? r->if_contains("profile") : nullptr;
+  if (ec || !schema || !schema->is_string() || schema->get_string() != "brownout.drill/1" ||
+      !profile_text || !profile_text->is_string() || !seed || !seed->is_number()) {
+    err << "brownout: " << report
+        << " is not a drill report with its profile and seed (schema brownout.drill/1)\n";
+    return static_cast<int>(Exit::bad_profile);
+  }
+  // The profile as it was, next to a copy of the name it had, so errors and
+  // reports still say which profile this is.
+  std::error_code fec;
+  const auto dir =
+      std::filesystem::temp_directory_path(fec) / ("brownout-replay-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir, fec);
+  const std::string name =
+      profile && profile->is_string()
+          ? std::filesystem::path(std::string(profile->get_string())).filename().string()
+          : "profile.toml";
+  const auto path = dir / (name.empty() ? "profile.toml" : name);
+  if (fec || !write_file(path, std::string(profile_text->get_string()))) {
+    err << "brownout: cannot write the replayed profile to " << path.string() << "\n";
+    return static_cast<int>(Exit::internal);
+  }
+  o.profile = path.string();
+  if (!o.seed) o.seed = seed->to_number<std::uint64_t>();
+  o.replay_of = report;
+  if (!o.quiet)
+    out << "replaying " << report << ": "
+        << (profile && profile->is_string() ? std::string(profile->get_string()) : name)
+        << " as it was, seed " << *o.seed << "\n";
+  const int code = run_drill(o, out, err);
+  std::filesystem::remove_all(dir, fec);
+  return code;
+}
+
+int diff_drills(const std::string& a, const std::string& b, std::ostream& out, std::ostream& err) {
+  const auto ta = read_text(a), tb = read_text(b);
+  if (!ta || !tb) {
+    err << "brownout: cannot read " << (!ta ? a : b) << "\n";
+    return 2;
+  }
+  const auto d = diff_reports(*ta, *tb);
+  if (!d.error.empty()) {
+    err << "brownout: " << (d.error.rfind("A:", 0) == 0 ? a : b) << ": " << d.error.substr(3)
+        << "\n";
+    return 2;
+  }
+  out << format_diff(d, a, b);
+  return d.regressed ? 1 : 0;
 }
 
 }  // namespace brownout::drill
