@@ -291,6 +291,9 @@ int main(int argc, char** argv) {
                                               "Folder for the reports (default: [drill] reports)");
   auto* drill_seed_opt = drill->add_option("--seed", drill_seed, "Seed for every fault decision");
   drill->add_flag("--quiet", drill_options.quiet, "Print the verdicts only, no progress");
+  drill->add_option("--server", drill_options.server,
+                    "Drive this brownout serve (http://host:port) under a lease instead of "
+                    "running the proxies here");
   drill->footer(
       "Exit codes: 0 pass, 1 a hypothesis failed, 2 bad profile (nothing ran), 3 not steady\n"
       "before faults (nothing injected), 4 aborted by a guard or a signal, 5 inconclusive.\n"

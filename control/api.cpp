@@ -1,6 +1,7 @@
 #include "control/api.hpp"
 
 #include <dirent.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -542,6 +543,7 @@ ApiResponse Api::handle(const ApiRequest& req) {
       return json_response(200, json::object{{"proxies", proxies}});
     }
     if (!parts.empty() && parts[0] == "timeline" && parts.size() <= 2) return timeline(parts, m);
+    if (parts.size() == 2 && parts[0] == "leases") return lease(parts, m);
     if (parts.size() == 1 && parts[0] == "profiles") {
       if (m != "POST") return bad_method;
       return apply(req, query);
@@ -773,10 +775,20 @@ ApiResponse Api::timeline(const std::vector<std::string>& parts, const std::stri
 ApiResponse Api::apply(const ApiRequest& req, std::string_view query) {
   if (!timeline_) return error_response({404, "this server does not take profiles"});
   std::string main = "profile.toml";
+  bool calm = false;
+  std::int64_t lease_ms = 0;
   for (auto rest = query; !rest.empty();) {
     const auto amp = rest.find('&');
     const auto pair = rest.substr(0, amp);
     if (pair.rfind("name=", 0) == 0 && pair.size() > 5) main = std::string(pair.substr(5));
+    if (pair == "calm=1" || pair == "calm=true") calm = true;
+    if (pair.rfind("lease=", 0) == 0) {
+      const auto text = pair.substr(6);
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), lease_ms);
+      if (ec != std::errc() || p != text.data() + text.size() || lease_ms < 100 ||
+          lease_ms > 3'600'000)
+        return error_response({400, "lease must be a time to live in ms, 100 to 3600000"});
+    }
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
   }
   std::map<std::string, std::string> files;
@@ -811,9 +823,12 @@ ApiResponse Api::apply(const ApiRequest& req, std::string_view query) {
     if (!text.empty()) text.pop_back();
     return error_response({400, text}, json::object{{"errors", errors}});
   }
-  auto out = apply_profile(registry_, *timeline_, *loaded.profile);
+  const Profile profile = calm ? without_faults(*loaded.profile) : *loaded.profile;
+  auto out = apply_profile(registry_, *timeline_, profile);
   if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
   const auto& r = std::get<ApplyResult>(out);
+  std::string lease_id;
+  if (lease_ms > 0) lease_id = leases().grant(std::chrono::milliseconds(lease_ms), profile);
   json::array proxies;
   for (const auto& p : r.proxies) proxies.push_back(proxy_json(p));
   auto names = [](const std::vector<std::string>& v) {
@@ -828,7 +843,50 @@ ApiResponse Api::apply(const ApiRequest& req, std::string_view query) {
                  {"removed", names(r.removed)},
                  {"timeline_action", r.timeline},
                  {"timeline", json::parse(timeline_json(timeline_->status()))}};
+  if (!lease_id.empty()) o["lease"] = json::object{{"id", lease_id}, {"ttl_ms", lease_ms}};
   return json_response(200, o);
+}
+
+Api::Api(Registry& registry, const EventLog* events, Timeline* timeline)
+    : registry_(registry), events_(events), timeline_(timeline) {}
+
+Api::~Api() = default;
+
+Leases& Api::leases() {
+  std::lock_guard lock(leases_mutex_);
+  if (!leases_)
+    leases_ = std::make_unique<Leases>(
+        [this](const std::string& id, const Profile& held) { release(id, held, "expired"); });
+  return *leases_;
+}
+
+void Api::release(const std::string& id, const Profile& held, const std::string& why) {
+  const std::string by = "lease " + id + " (" + why + ")";
+  spdlog::info("lease {} {}: the faults of {} are taken away", id, why, held.file);
+  if (timeline_ && timeline_->same(held)) timeline_->stop(by);
+  registry_.set_actor(by);
+  registry_.apply_profile(without_faults(held));
+}
+
+// POST /leases/ID renews a lease (another time to live from now); DELETE
+// /leases/ID releases it: its timeline stops and its faults are removed.
+ApiResponse Api::lease(const std::vector<std::string>& parts, const std::string& m) {
+  const std::string& id = parts[1];
+  if (m == "POST") {
+    if (!leases().renew(id))
+      return error_response({404, "no lease " + id + " (it expired, or was released)"});
+    return json_response(
+        200,
+        json::object{{"id", id},
+                     {"ttl_ms", leases().ttl(id).value_or(std::chrono::milliseconds(0)).count()}});
+  }
+  if (m == "DELETE") {
+    auto held = leases().take(id);
+    if (!held) return error_response({404, "no lease " + id + " (it expired, or was released)"});
+    release(id, *held, "released");
+    return empty(204);
+  }
+  return empty(405);
 }
 
 std::string load_toxiproxy_config(Registry& registry, const std::string& json_text) {

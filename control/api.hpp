@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "control/events.hpp"
+#include "control/lease.hpp"
 #include "control/registry.hpp"
 #include "control/timeline.hpp"
 
@@ -29,18 +30,25 @@ struct ApiResponse {
 
 class Api {
  public:
-  explicit Api(Registry& registry, const EventLog* events = nullptr, Timeline* timeline = nullptr)
-      : registry_(registry), events_(events), timeline_(timeline) {}
+  explicit Api(Registry& registry, const EventLog* events = nullptr, Timeline* timeline = nullptr);
+  ~Api();
   ApiResponse handle(const ApiRequest& request);
 
  private:
   ApiResponse metrics() const;
   ApiResponse timeline(const std::vector<std::string>& parts, const std::string& method);
   ApiResponse apply(const ApiRequest& request, std::string_view query);
+  ApiResponse lease(const std::vector<std::string>& parts, const std::string& method);
+  // Takes a released or expired lease's faults away: its timeline stops and
+  // its proxies keep running with no fault.
+  void release(const std::string& id, const Profile& held, const std::string& why);
+  Leases& leases();
 
   Registry& registry_;
   const EventLog* events_;
   Timeline* timeline_;
+  std::mutex leases_mutex_;
+  std::unique_ptr<Leases> leases_;  // made on the first lease
 };
 
 // Applies a loaded profile: the registry takes its proxies and always-on

@@ -125,7 +125,7 @@ void Timeline::emit(const std::string& action, const std::string& detail) {
   events_->emit(std::move(e));
 }
 
-void Timeline::clear_applied() {
+void Timeline::clear_applied(const std::string& by) {
   std::map<std::string, FaultSetting> applied;
   std::map<std::string, std::uint64_t> ids;
   {
@@ -134,17 +134,17 @@ void Timeline::clear_applied() {
     ids.swap(applied_ids_);
     point_ = {};
   }
-  registry_.set_actor("timeline");
+  registry_.set_actor(by);
   for (const auto& [k, s] : applied) registry_.remove_toxic(s.proxy, s.fault, ids[k]);
 }
 
-void Timeline::stop() {
+void Timeline::stop(const std::string& by) {
   if (thread_.joinable()) {
     thread_.request_stop();
     wake_.notify_all();
     thread_.join();
   }
-  clear_applied();
+  clear_applied(by);
   std::lock_guard lock(mutex_);
   if (state_ == "running") {
     state_ = "stopped";

@@ -72,7 +72,8 @@ class Timeline {
   // A profile without phases just stops the running one.
   void start(const Profile& profile);
   // Stops and removes the faults it turned on; the state becomes "stopped".
-  void stop();
+  // `by` names who stopped it in the fault_removed events (a lease, say).
+  void stop(const std::string& by = "timeline");
   // True when `profile` has the same timeline as the one loaded (a reload
   // that changes no phase keeps the timeline going).
   bool same(const Profile& profile) const;
@@ -81,7 +82,7 @@ class Timeline {
  private:
   void run(std::stop_token stop);
   void apply(const TimelinePoint& point);  // under nothing: talks to the registry
-  void clear_applied();
+  void clear_applied(const std::string& by = "timeline");
   void emit(const std::string& action, const std::string& detail);
 
   Registry& registry_;

@@ -15,7 +15,9 @@
 #include <thread>
 
 #include "control/api.hpp"
+#include "control/client.hpp"
 #include "control/events.hpp"
+#include "control/lease.hpp"
 #include "control/registry.hpp"
 #include "control/timeline.hpp"
 #include "drill/diff.hpp"
@@ -45,13 +47,189 @@ std::string iso_utc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-// The profile's proxies without a fault or a phase: what runs before and after.
-control::Profile without_faults(control::Profile p) {
-  for (auto& proxy : p.proxies) proxy.faults.clear();
-  p.phases.clear();
-  p.repeat = false;
-  return p;
+// Where the proxies run: in this process, or in a `brownout serve` the drill
+// drives over its API under a lease.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // The profile's proxies with no fault; an error text.
+  virtual std::string calm() = 0;
+  // Its faults and its timeline (from now); an error text.
+  virtual std::string start_faults() = 0;
+  // Called every 200 ms or so: keeps the lease, collects events.
+  virtual void tick() {}
+  // Every fault the drill set goes; an error text.
+  virtual std::string clear() = 0;
+  // The fault events since calm(), in ms from `sys0`.
+  virtual std::vector<FaultEvent> events(std::chrono::system_clock::time_point sys0) = 0;
+};
+
+FaultEvent to_fault_event(const proxy::Event& e, std::chrono::system_clock::time_point sys0) {
+  const Ms at = std::chrono::duration_cast<std::chrono::milliseconds>(e.time - sys0).count();
+  return {at, e.proxy, e.fault, e.action, e.acted, e.trace};
 }
+
+class LocalBackend final : public Backend {
+ public:
+  LocalBackend(const control::Profile& profile, std::uint64_t seed)
+      : profile_(profile),
+        events_(std::make_shared<control::EventLog>()),
+        engine_(proxy::EngineOptions{0, seed, 4 << 20, events_}),
+        registry_(engine_, events_.get()),
+        timeline_(registry_, events_.get()) {
+    registry_.set_actor("drill");
+  }
+  std::string calm() override { return apply(control::without_faults(profile_), false); }
+  std::string start_faults() override { return apply(profile_, true); }
+  std::string clear() override {
+    timeline_.stop();
+    return apply(control::without_faults(profile_), false);
+  }
+  std::vector<FaultEvent> events(std::chrono::system_clock::time_point sys0) override {
+    std::vector<FaultEvent> out;
+    for (const auto& e : events_->since(0, 1'000'000)) out.push_back(to_fault_event(e.event, sys0));
+    return out;
+  }
+
+ private:
+  std::string apply(const control::Profile& p, bool with_timeline) {
+    auto r = with_timeline ? control::apply_profile(registry_, timeline_, p, false)
+                           : registry_.apply_profile(p);
+    if (auto* e = std::get_if<control::ApiError>(&r)) return e->message;
+    return {};
+  }
+  const control::Profile& profile_;
+  std::shared_ptr<control::EventLog> events_;
+  proxy::Engine engine_;
+  control::Registry registry_;
+  control::Timeline timeline_;
+};
+
+// "2026-11-28T10:27:08.037626Z" as a time point.
+std::optional<std::chrono::system_clock::time_point> parse_stamp(const std::string& s) {
+  std::tm tm{};
+  long long micros = 0;
+  int n = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6lldZ%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micros, &n) != 7)
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+}
+
+class RemoteBackend final : public Backend {
+ public:
+  static constexpr std::int64_t kLeaseMs = 10'000;
+
+  RemoteBackend(std::string server, std::string main, std::map<std::string, std::string> files)
+      : server_(std::move(server)) {
+    boost::json::object f;
+    for (const auto& [k, v] : files) f[k] = v;
+    body_ = boost::json::serialize(boost::json::object{{"main", main}, {"files", f}});
+  }
+  ~RemoteBackend() override {
+    if (!lease_.empty()) clear();
+  }
+  std::string calm() override {
+    // The event cursor first: what happened before this drill is not its own.
+    auto r = control::http_call(server_, "GET", "/events?since=18446744073709551615");
+    if (!r.reached) return "cannot reach " + server_ + ": " + r.error;
+    if (auto v = json(r); v && v->is_object())
+      if (const auto* last = v->as_object().if_contains("last"); last && last->is_number())
+        cursor_ = last->to_number<std::uint64_t>();
+    return post_profile("/profiles?calm=1");
+  }
+  std::string start_faults() override {
+    const auto err = post_profile("/profiles?lease=" + std::to_string(kLeaseMs));
+    if (err.empty()) renewed_ = std::chrono::steady_clock::now();
+    return err;
+  }
+  void tick() override {
+    if (lease_.empty() || std::chrono::steady_clock::now() - renewed_ < std::chrono::seconds(1))
+      return;
+    auto r = control::http_call(server_, "POST", "/leases/" + lease_);
+    if (r.reached && r.status == 200) renewed_ = std::chrono::steady_clock::now();
+    // A lost lease (the server restarted) cannot be renewed: its faults are gone.
+    else if (r.reached && r.status == 404)
+      lease_.clear();
+    poll();
+  }
+  std::string clear() override {
+    if (lease_.empty()) return {};
+    auto r = control::http_call(server_, "DELETE", "/leases/" + lease_);
+    lease_.clear();
+    if (!r.reached) return "cannot reach " + server_ + " to clear the faults: " + r.error;
+    if (r.status != 204 && r.status != 404)
+      return "clearing the faults: HTTP " + std::to_string(r.status);
+    return {};
+  }
+  std::vector<FaultEvent> events(std::chrono::system_clock::time_point sys0) override {
+    poll();
+    std::vector<FaultEvent> out;
+    for (const auto& e : events_) out.push_back(to_fault_event(e, sys0));
+    return out;
+  }
+
+ private:
+  static std::optional<boost::json::value> json(const control::HttpResult& r) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.body, ec);
+    if (ec) return std::nullopt;
+    return v;
+  }
+  std::string post_profile(const std::string& target) {
+    auto r = control::http_call(server_, "POST", target, body_);
+    if (!r.reached) return "cannot reach " + server_ + ": " + r.error;
+    auto v = json(r);
+    if (r.status != 200 || !v || !v->is_object()) {
+      const auto* e = v && v->is_object() ? v->as_object().if_contains("error") : nullptr;
+      return "the server refused the profile: " + (e && e->is_string()
+                                                       ? std::string(e->as_string())
+                                                       : "HTTP " + std::to_string(r.status));
+    }
+    if (const auto* l = v->as_object().if_contains("lease"); l && l->is_object())
+      if (const auto* id = l->as_object().if_contains("id"); id && id->is_string())
+        lease_ = std::string(id->as_string());
+    return {};
+  }
+  // Reads the server's events since the cursor (1000 a call, bounded).
+  void poll() {
+    for (int i = 0; i < 100; ++i) {
+      auto r = control::http_call(server_, "GET", "/events?since=" + std::to_string(cursor_));
+      auto v = r.reached && r.status == 200 ? json(r) : std::nullopt;
+      if (!v || !v->is_object()) return;
+      const auto* list = v->as_object().if_contains("events");
+      if (!list || !list->is_array() || list->as_array().empty()) return;
+      for (const auto& item : list->as_array()) {
+        const auto& o = item.as_object();
+        const auto text = [&](const char* k) {
+          const auto* x = o.if_contains(k);
+          return x && x->is_string() ? std::string(x->as_string()) : std::string();
+        };
+        proxy::Event e;
+        if (auto t = parse_stamp(text("time"))) e.time = *t;
+        e.proxy = text("proxy");
+        e.fault = text("fault");
+        e.action = text("action");
+        e.trace = text("trace");
+        if (const auto* a = o.if_contains("acted"); a && a->is_number())
+          e.acted = a->to_number<std::uint64_t>();
+        if (const auto* id = o.if_contains("id"); id && id->is_number())
+          cursor_ = std::max(cursor_, id->to_number<std::uint64_t>());
+        events_.push_back(std::move(e));
+      }
+      if (list->as_array().size() < 1000) return;
+    }
+  }
+
+  std::string server_;
+  std::string body_;
+  std::string lease_;
+  std::chrono::steady_clock::time_point renewed_{};
+  std::uint64_t cursor_ = 0;
+  std::vector<proxy::Event> events_;
+};
 
 // The steady state as a hypothesis over the window `when` ("before" or "after").
 Hypothesis steady_hypothesis(const SteadyState& steady, const std::string& probe,
@@ -99,16 +277,15 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   const DrillSpec spec = *spec_result.spec;
   const std::string reports = o.reports.value_or(spec.reports);
 
-  // 2. The proxies, in this process, with no fault yet.
+  // 2. The proxies, with no fault yet: in this process, or on the server.
   const std::uint64_t seed = o.seed.value_or(std::random_device{}());
-  auto events = std::make_shared<control::EventLog>();
-  proxy::Engine engine(proxy::EngineOptions{0, seed, 4 << 20, events});
-  control::Registry registry(engine, events.get());
-  control::Timeline timeline(registry, events.get());
-  registry.set_actor("drill");
-  const auto calm = without_faults(profile);
-  if (auto r = registry.apply_profile(calm); std::holds_alternative<control::ApiError>(r)) {
-    err << "brownout: " << std::get<control::ApiError>(r).message << "\n";
+  std::unique_ptr<Backend> backend;
+  if (o.server.empty())
+    backend = std::make_unique<LocalBackend>(profile, seed);
+  else
+    backend = std::make_unique<RemoteBackend>(o.server, o.profile, loaded.sources);
+  if (auto e = backend->calm(); !e.empty()) {
+    err << "brownout: " << e << "\n";
     return static_cast<int>(Exit::bad_profile);
   }
 
@@ -139,6 +316,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
     Ms shown = -1;
     if (!o.quiet && !tty) out << "  " << what << " (" << (until - now_ms() + 999) / 1000 << "s)\n";
     while (now_ms() < until) {
+      backend->tick();
       if (g_signal) return false;
       if (stop()) return false;
       const Ms left = (until - now_ms() + 999) / 1000;
@@ -170,9 +348,8 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   Ms cleared = now_ms();
   if (ok && status.empty()) {
     const Ms t1 = now_ms();
-    if (auto r = control::apply_profile(registry, timeline, profile, false);
-        std::holds_alternative<control::ApiError>(r)) {
-      err << "\nbrownout: " << std::get<control::ApiError>(r).message << "\n";
+    if (auto e = backend->start_faults(); !e.empty()) {
+      err << "\nbrownout: " << e << "\n";
       status = "ERROR";
     }
     for (const auto& p : profile.phases)
@@ -197,8 +374,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
     };
     ok = status.empty() && wait_until(t1 + profile.timeline_ms(), "timeline", tripped);
     // 5. Every fault goes, whatever happened.
-    timeline.stop();
-    registry.apply_profile(calm);
+    if (auto e = backend->clear(); !e.empty()) err << "\nbrownout: " << e << "\n";
     cleared = now_ms();
     if (!ok && status.empty()) {
       status = "ABORTED";
@@ -222,12 +398,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
   // 7. Judge.
   rec.samples = probes.samples();
   rec.requests_sent = probes.sent();
-  for (const auto& e : events->since(0, 1'000'000)) {
-    const Ms at =
-        std::chrono::duration_cast<std::chrono::milliseconds>(e.event.time - sys0).count();
-    rec.events.push_back(
-        {at, e.event.proxy, e.event.fault, e.event.action, e.event.acted, e.event.trace});
-  }
+  rec.events = backend->events(sys0);
   std::sort(rec.samples.begin(), rec.samples.end(), [](const Sample& a, const Sample& b) {
     return a.planned != b.planned ? a.planned < b.planned : a.probe < b.probe;
   });

@@ -17,6 +17,10 @@ struct DrillOptions {
   std::optional<std::string> reports;  // overrides [drill] reports
   std::optional<std::uint64_t> seed;
   bool quiet = false;
+  // Drive this `brownout serve` (http://host:port) instead of running the
+  // proxies here: the profile is applied over its API under a lease the
+  // drill renews, so a drill that dies leaves no fault behind for long.
+  std::string server;
   std::string replay_of;  // set by replay_drill: the report this run replays
 };
 
