@@ -319,10 +319,15 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
       backend->tick();
       if (g_signal) return false;
       if (stop()) return false;
-      const Ms left = (until - now_ms() + 999) / 1000;
+      const Ms now = now_ms(), left = (until - now + 999) / 1000;
       if (tty && left != shown) {
         shown = left;
-        out << "\r  " << what << ": " << left << "s left   " << std::flush;
+        // In the timeline: the phase, its time left, and the whole's.
+        std::string phase;
+        for (const auto& w : rec.windows)
+          if (w.faulted && now >= w.start && now < w.end)
+            phase = ", phase " + w.name + " " + std::to_string((w.end - now + 999) / 1000) + "s";
+        out << "\r  " << what << phase << ": " << left << "s left        " << std::flush;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<Ms>(200, until - now_ms())));
     }
@@ -391,7 +396,7 @@ int run_drill(const DrillOptions& o, std::ostream& out, std::ostream& err) {
     }
   }
   probes.stop();
-  if (tty) out << "\r" << std::string(40, ' ') << "\r";
+  if (tty) out << "\r" << std::string(78, ' ') << "\r";
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
 
