@@ -175,22 +175,30 @@ Ms faults_cleared_at(const Window& phase, std::span<const FaultEvent> events) {
 }
 
 std::optional<double> recovery_time(std::span<const Sample> samples, const std::string& probe,
-                                    Ms t0, Ms stable_for) {
+                                    Ms t0, Ms stable_for, bool degraded_recovers,
+                                    std::int64_t* judged) {
   std::vector<const Sample*> after;
   for (const auto& s : samples)
     if (s.probe == probe && s.outcome != Outcome::skipped && s.planned >= t0) after.push_back(&s);
   std::sort(after.begin(), after.end(),
             [](const Sample* a, const Sample* b) { return a->planned < b->planned; });
-  // The candidate start of a good stretch: the first sample after the last failure.
+  // The candidate start of a good stretch: the first sample after the last
+  // one that was not back to normal.
   std::optional<Ms> start;
+  std::int64_t n = 0;
   for (const Sample* s : after) {
-    if (s->outcome == Outcome::failed) {
+    ++n;
+    if (s->outcome == Outcome::failed || (s->outcome == Outcome::degraded && !degraded_recovers)) {
       start.reset();
       continue;
     }
     if (!start) start = s->planned;
-    if (s->planned - *start >= stable_for) return static_cast<double>(*start - t0);
+    if (s->planned - *start >= stable_for) {
+      if (judged) *judged = n;
+      return static_cast<double>(*start - t0);
+    }
   }
+  if (judged) *judged = n;
   return std::nullopt;
 }
 
@@ -373,7 +381,10 @@ HypothesisResult judge(const Hypothesis& h, std::span<const Sample> samples,
       reasons.push_back("phase " + h.after + " did not run");
     } else {
       const Ms t0 = faults_cleared_at(*phase, events);
-      r.recovery_ms = recovery_time(samples, h.probe, t0, h.stable_for);
+      std::int64_t judged = 0;
+      r.recovery_ms =
+          recovery_time(samples, h.probe, t0, h.stable_for, h.degraded_recovers, &judged);
+      if (h.checks.empty()) r.samples = judged;
       if (!r.recovery_ms) {
         failed = true;
         reasons.push_back("not recovered (no " + std::to_string(h.stable_for) +

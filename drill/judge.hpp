@@ -25,11 +25,13 @@ double measure(Metric m, std::span<const Sample* const> samples);
 // the phase's planned end (the proxy's own record), or the planned end.
 Ms faults_cleared_at(const Window& phase, std::span<const FaultEvent> events);
 
-// Time from `t0` until the probe's samples are all successful for
-// `stable_for` (a failure restarts the wait); nothing when that never
-// happens within the samples recorded.
+// Time from `t0` until the probe's samples are all ok for `stable_for` (a
+// failure, or a degraded answer unless `degraded_recovers`, restarts the
+// wait); nothing when that never happens within the samples recorded.
+// `judged` (optional) gets how many samples it looked at.
 std::optional<double> recovery_time(std::span<const Sample> samples, const std::string& probe,
-                                    Ms t0, Ms stable_for);
+                                    Ms t0, Ms stable_for, bool degraded_recovers = false,
+                                    std::int64_t* judged = nullptr);
 
 HypothesisResult judge(const Hypothesis& h, std::span<const Sample> samples,
                        std::span<const Window> windows, std::span<const FaultEvent> events);

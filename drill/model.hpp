@@ -101,6 +101,7 @@ struct Hypothesis {
   std::string after;
   std::optional<Threshold> recovery;
   Ms stable_for = 5000;
+  bool degraded_recovers = false;  // recovered = "success": a fallback answer counts as back
   std::int64_t min_samples = 10;
   bool warn_only = false;  // severity = "warn": reported, never fails the run
 };

@@ -436,6 +436,14 @@ class SpecLoader {
         }
       } else if (key == "stable_for") {
         if (auto ms = duration(k, v)) h.stable_for = *ms;
+      } else if (key == "recovered") {
+        auto s = string(k, v);
+        if (s && *s == "success")
+          h.degraded_recovers = true;
+        else if (s && *s != "ok")
+          error(pos(v),
+                "'recovered' must be \"ok\" (back to normal answers, the default) or "
+                "\"success\" (a degraded fallback counts as back)");
       } else if (key == "min_samples") {
         if (auto i = integer(k, v, 0)) h.min_samples = *i;
       } else if (key == "severity") {
@@ -447,7 +455,7 @@ class SpecLoader {
       } else if (!parse_check(key, v, h.checks)) {
         auto keys = metric_keys();
         keys.insert(keys.begin(), {"name", "probe", "during", "skip", "after", "recovery",
-                                   "stable_for", "min_samples", "severity"});
+                                   "stable_for", "recovered", "min_samples", "severity"});
         unknown(k, "hypothesis key", keys);
       }
     }

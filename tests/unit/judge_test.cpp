@@ -155,6 +155,33 @@ TEST_CASE("judge: recovery counts from the proxy's own clearing and restarts on 
   CHECK(judge(h, s, kWindows, events).verdict == Verdict::inconclusive);
 }
 
+TEST_CASE("judge: a degraded fallback is not recovered, unless recovered = success") {
+  std::vector<Sample> s;
+  // Failing until 32 s, then fallbacks (202) until 38 s, then ok.
+  add_samples(s, "p", 20'000, 50'000, 500, [](Ms t) {
+    return t < 32'000 ? Outcome::failed : t < 38'000 ? Outcome::degraded : Outcome::ok;
+  });
+  std::int64_t judged = 0;
+  auto t = recovery_time(s, "p", 30'000, 5000, false, &judged);
+  REQUIRE(t.has_value());
+  CHECK(*t == doctest::Approx(8000));  // back to ok at 38 s
+  CHECK(judged == 27);                 // 30 s .. 43 s, every 500 ms
+  t = recovery_time(s, "p", 30'000, 5000, true);
+  REQUIRE(t.has_value());
+  CHECK(*t == doctest::Approx(2000));  // a fallback counts from 32 s
+
+  // A recovery-only hypothesis reports the samples it judged.
+  Hypothesis h;
+  h.probe = "p";
+  h.after = "down";
+  h.stable_for = 5000;
+  h.recovery = th(Threshold::Op::le, 10'000, "<=10s");
+  const std::vector<FaultEvent> events = {{30'000, "db", "slow", "fault_removed"}};
+  const auto r = judge(h, s, kWindows, events);
+  CHECK(r.verdict == Verdict::pass);
+  CHECK(r.samples > 0);
+}
+
 TEST_CASE("judge: failures are attributed to the faults active when they were planned") {
   std::vector<Sample> s;
   add_samples(s, "p", 0, 30'000, 1000, [](Ms t) {
