@@ -1,8 +1,13 @@
 // report.html: one self-contained page (inline SVG, no script, no network) a
-// person reads without the JSON: the verdict, the hypotheses, and a chart on
-// one time axis: the phases as shaded bands, a lane per proxy with its fault
-// events, latency percentiles per second with the hypotheses' thresholds as
-// dashed lines, and ok / degraded / failed per second.
+// person reads without the JSON: the verdict, the hypotheses (a failure with
+// the faults that were on), what each fault did, and a chart on one time
+// axis: the windows as shaded bands, a lane per proxy with a row per fault
+// (its active spans as bars, its events as dots), per probe the latency
+// percentiles per second (longer buckets for long runs) with each latency
+// check's threshold as a dashed line over its scope (red when not met), and
+// ok / degraded / failed / skipped per second with the measured recovery.
+// tests/e2e/report_html_test.sh renders it in headless Chromium;
+// scripts/drill-screenshot.sh takes its picture (docs/img/drill-report.png).
 #pragma once
 
 #include <string>
