@@ -83,50 +83,17 @@ else
   crop() {
   # Cut the white rows under the page. PNG rows are filtered against the rows
   # above only, so the kept rows' bytes are reused as they are.
-  python3 - "$TMP/shot.png" "$OUT" "$1" <<'PY'
-import struct, sys, zlib
+  PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")" python3 - "$TMP/shot.png" "$OUT" "$1" <<'PY'
+import sys
+from png import Png
 
 src, dst, final = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-data = open(src, "rb").read()
-assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-pos, chunks, idat = 8, [], []
-while pos < len(data):
-    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-    body = data[pos + 8:pos + 8 + n]
-    pos += 12 + n
-    if kind == b"IDAT":
-        idat.append(body)
-    elif kind != b"IEND":
-        chunks.append((kind, body))
-w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-assert depth == 8 and ctype in (2, 6) and interlace == 0, "unexpected PNG format"
-bpp = 3 if ctype == 2 else 4
-stride = w * bpp
-raw = zlib.decompress(b"".join(idat))
-prev, last, white = bytes(stride), -1, b"\xff" * stride
-for y in range(h):
-    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-    if f == 2 and not any(line):
-        line = bytearray(prev)
-    elif f == 1:
-        for i in range(bpp, stride):
-            line[i] = (line[i] + line[i - bpp]) & 255
-    elif f == 2:
-        line = bytearray((a + b) & 255 for a, b in zip(line, prev))
-    elif f == 3:
-        for i in range(stride):
-            line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
-    elif f == 4:
-        for i in range(stride):
-            a, b = (line[i - bpp] if i >= bpp else 0), prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-    if (line if bpp == 3 else bytes(v for i, v in enumerate(line) if i % 4 != 3)) != (
-            white if bpp == 3 else b"\xff" * (w * 3)):
+png = Png(src)
+white, last = b"\xff" * (png.width * 3), -1
+for y, row in enumerate(png.rows()):
+    if png.rgb(row) != white:
         last = y
-    prev = bytes(line)
+h = png.height
 if last < 0:
     sys.exit("the screenshot is blank")
 if last >= h - 24:
@@ -134,18 +101,7 @@ if last >= h - 24:
         sys.exit(3)
     print(f"warning: the page may be taller than {h} px; set DRILL_SCREENSHOT_MAX_HEIGHT",
           file=sys.stderr)
-keep = min(h, last + 1 + 24)
-
-
-def chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, keep, 8, ctype, 0, 0, 0))
-for kind, body in chunks[1:]:
-    out += chunk(kind, body)
-out += chunk(b"IDAT", zlib.compress(raw[:keep * (stride + 1)], 9)) + chunk(b"IEND", b"")
-open(dst, "wb").write(out)
+open(dst, "wb").write(png.cropped(min(h, last + 1 + 24)))
 PY
   }
   FIRST=$((MAX_HEIGHT < 4000 ? MAX_HEIGHT : 4000))

@@ -394,48 +394,17 @@ done <"$DIR/dom.checks"
 # png_check FILE: prints "WIDTH HEIGHT" and, decoded, the chart colours it
 # shows, the number of distinct colours and whether the last row is white.
 png_check() {
-  python3 - "$1" <<'PY'
-import struct, sys, zlib
-data = open(sys.argv[1], "rb").read()
-assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-pos, idat, ihdr = 8, [], None
-while pos < len(data):
-    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-    if kind == b"IHDR":
-        ihdr = struct.unpack(">IIBBBBB", data[pos + 8:pos + 8 + n])
-    elif kind == b"IDAT":
-        idat.append(data[pos + 8:pos + 8 + n])
-    pos += 12 + n
-w, h, depth, ctype = ihdr[:4]
-assert depth == 8 and ctype in (2, 6), ihdr
-bpp = 3 if ctype == 2 else 4
-stride = w * bpp
-raw = zlib.decompress(b"".join(idat))
-prev, colours = bytes(stride), {}
-for y in range(h):
-    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-    if f == 2 and not any(line):
-        line = bytearray(prev)
-    elif f == 1:
-        for i in range(bpp, stride):
-            line[i] = (line[i] + line[i - bpp]) & 255
-    elif f == 2:
-        line = bytearray((a + b) & 255 for a, b in zip(line, prev))
-    elif f == 3:
-        for i in range(stride):
-            line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
-    elif f == 4:
-        for i in range(stride):
-            a, b = (line[i - bpp] if i >= bpp else 0), prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-    if bytes(line) != prev or y == 0:
-        for x in range(0, stride, bpp):
-            px = bytes(line[x:x + 3])
+  PYTHONPATH="$(dirname "$SCREENSHOT")" python3 - "$1" <<'PY'
+import sys
+from png import Png
+png = Png(sys.argv[1])
+w, h, prev, colours = png.width, png.height, None, {}
+for row in png.rows():
+    if row != prev:
+        for x in range(0, png.stride, png.bpp):
+            px = bytes(row[x:x + 3])
             colours[px] = colours.get(px, 0) + 1
-    prev = bytes(line)
+    prev = row
 named = {"calm": "e6fcf5", "phase": "ffe3e3", "fault-on": "ffc078", "ok": "40c057",
          "failed": "fa5252"}
 shown = [k for k, v in named.items() if colours.get(bytes.fromhex(v), 0) >= 20]
