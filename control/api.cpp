@@ -132,6 +132,10 @@ json::object toxic_json(const faults::FaultInstance& t) {
     auto tree = tree_json(faults::http::to_tree(t.http->settings));
     if (tree.is_object()) attrs = std::move(tree.as_object());
   }
+  if (t.db) {
+    auto tree = tree_json(faults::db::to_tree(t.db->settings));
+    if (tree.is_object()) attrs = std::move(tree.as_object());
+  }
   json::object o;
   o["attributes"] = std::move(attrs);
   o["name"] = t.name;
@@ -139,8 +143,9 @@ json::object toxic_json(const faults::FaultInstance& t) {
   o["stream"] = t.stream_text;
   o["toxicity"] = number(t.toxicity);
   if (t.http) o["probability"] = number(t.http->settings.probability);
+  if (t.db) o["probability"] = number(t.db->settings.probability);
   // Brownout's controls appear when used, so a Toxiproxy toxic looks the same.
-  if (!t.http && t.probability < 1.0) o["probability"] = number(t.probability);
+  if (!t.http && !t.db && t.probability < 1.0) o["probability"] = number(t.probability);
   const auto c = controls_of(t);
   if (c.clients) {
     json::array a;
@@ -404,6 +409,18 @@ ApiResponse Api::metrics() const {
   }
   {
     out +=
+        "# HELP brownout_db_fault_acted_total Statements, commands (or refused sessions) each "
+        "database fault acted on.\n"
+        "# TYPE brownout_db_fault_acted_total counter\n";
+    for (const auto& p : registry_.list())
+      for (const auto& t : p.toxics)
+        if (t->db && t->db->shared)
+          line("brownout_db_fault_acted_total",
+               proxy_label(p.name) + ",fault=\"" + t->name + "\",type=\"" + t->type + "\"",
+               t->db->shared->acted.load(std::memory_order_relaxed));
+  }
+  {
+    out +=
         "# HELP brownout_fault_acted_total Links (stream faults) or connections "
         "(connection-level faults) each fault acted on.\n"
         "# TYPE brownout_fault_acted_total counter\n";
@@ -643,8 +660,8 @@ ApiResponse Api::handle(const ApiRequest& req) {
         if (err) return error_response(*err);
       if (auto err = read_number(o, "probability", spec.probability)) return error_response(*err);
       if (auto err = read_controls(o, spec.controls)) return error_response(*err);
-      if (type && faults::http::find_type(*type)) {
-        // HTTP faults: attributes hold objects (match, headers, quota).
+      if (type && (faults::http::find_type(*type) || faults::db::find_type(*type))) {
+        // Message faults: attributes hold objects (match, headers, quota).
         if (const auto* a = o.if_contains("attributes"); a && !a->is_null()) {
           if (!a->is_object()) return error_response(type_error(*a, "attributes", "object"));
           spec.http_attributes = json_tree(*a);
@@ -679,7 +696,9 @@ ApiResponse Api::handle(const ApiRequest& req) {
     if (!v.is_object()) return error_response(type_error(v, "toxic", "toxic object"));
     ToxicPatch patch;
     const auto& o = v.as_object();
-    const bool http_fault = faults::http::find_type(std::get<ToxicView>(current)->type);
+    const auto& current_type = std::get<ToxicView>(current)->type;
+    const bool http_fault =
+        faults::http::find_type(current_type) || faults::db::find_type(current_type);
     if (auto err = read_number(o, "toxicity", patch.toxicity)) return error_response(*err);
     if (auto err = read_number(o, "probability", patch.probability)) return error_response(*err);
     if (auto err = read_controls(o, patch.controls)) return error_response(*err);

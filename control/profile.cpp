@@ -9,11 +9,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
 
 #include "control/toml_util.hpp"
+#include "faults/db.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
 #include "proxy/address.hpp"
@@ -24,7 +26,7 @@ namespace {
 
 constexpr std::string_view kAfterPrevious = "after previous";
 // Message-level protocols that arrive with their own fault types.
-constexpr std::string_view kLaterProtocols[] = {"http", "postgres", "redis", "mysql"};
+constexpr std::string_view kLaterProtocols[] = {"mysql"};
 
 }  // namespace
 
@@ -307,7 +309,8 @@ class Loader {
  private:
   void parse_proxy(const toml::table& t, std::vector<RawProxy>& out);
   void parse_fault(const toml::table& t, RawProxy& proxy);
-  void parse_http_fault(const toml::table& t, const faults::http::TypeInfo& type, ProfileFault f,
+  using Validate = std::function<std::optional<faults::Error>(const faults::http::Tree&, double)>;
+  void parse_http_fault(const toml::table& t, const Validate& validate, ProfileFault f,
                         RawProxy& proxy);
   void add_fault(ProfileFault f, RawProxy& proxy);
   void merge(std::vector<RawProxy>& into, std::vector<RawProxy>&& from);
@@ -328,12 +331,32 @@ void Loader::parse_fault(const toml::table& t, RawProxy& proxy) {
       type = faults::find_type(*s);
       if (!type) {
         if (const auto* http_type = faults::http::find_type(*s)) {
-          parse_http_fault(t, *http_type, std::move(f), proxy);
+          parse_http_fault(
+              t,
+              [http_type](const faults::http::Tree& tree,
+                          double p) -> std::optional<faults::Error> {
+                auto r = faults::http::parse_settings(*http_type, tree, p);
+                if (!r) return r.error;
+                return std::nullopt;
+              },
+              std::move(f), proxy);
+          return;
+        }
+        if (const auto* db_type = faults::db::find_type(*s)) {
+          parse_http_fault(
+              t,
+              [db_type](const faults::http::Tree& tree, double p) -> std::optional<faults::Error> {
+                auto r = faults::db::parse_settings(*db_type, tree, p);
+                if (!r) return r.error;
+                return std::nullopt;
+              },
+              std::move(f), proxy);
           return;
         }
         std::vector<std::string> names;
         for (const auto* ft : faults::all_types()) names.emplace_back(ft->name);
         for (const auto& ht : faults::http::types()) names.emplace_back(ht.name);
+        for (const auto& dt : faults::db::types()) names.emplace_back(dt.name);
         error(pos(*n), unknown_key_message("fault type", *s, names));
       }
     }
@@ -434,8 +457,8 @@ faults::http::Tree to_tree(const toml::node& n) {
 
 // An HTTP fault: its attributes (match, headers, quota are tables) go to the
 // HTTP fault parser, which names the attribute an error is about.
-void Loader::parse_http_fault(const toml::table& t, const faults::http::TypeInfo& type,
-                              ProfileFault f, RawProxy& proxy) {
+void Loader::parse_http_fault(const toml::table& t, const Validate& validate, ProfileFault f,
+                              RawProxy& proxy) {
   faults::http::TreeMap attrs;
   std::map<std::string, SourcePos> at;
   for (auto&& [k, v] : t) {
@@ -457,10 +480,9 @@ void Loader::parse_http_fault(const toml::table& t, const faults::http::TypeInfo
   if (f.name.empty()) f.name = f.type + "_" + f.stream;
   faults::http::Tree tree;
   tree.v = std::move(attrs);
-  auto settings = faults::http::parse_settings(type, tree, f.probability);
-  if (!settings) {
-    auto it = at.find(settings.error.attribute);
-    error(it != at.end() ? it->second : f.where, settings.error.message);
+  if (auto err = validate(tree, f.probability)) {
+    auto it = at.find(err->attribute);
+    error(it != at.end() ? it->second : f.where, err->message);
   }
   f.http = std::move(tree);
   add_fault(std::move(f), proxy);
@@ -491,14 +513,15 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
       }
     } else if (key == "protocol") {
       if (auto s = get_string(k, v)) {
-        if (*s == "tcp" || *s == "http") {
+        if (*s == "tcp" || *s == "http" || *s == "postgres" || *s == "redis") {
           p.protocol = *s;
         } else if (std::find(std::begin(kLaterProtocols), std::end(kLaterProtocols), *s) !=
                    std::end(kLaterProtocols)) {
-          error(pos(v),
-                "protocol '" + *s + "' is not available in this version (expected tcp or http)");
+          error(pos(v), "protocol '" + *s +
+                            "' is not available in this version (expected tcp, http, postgres or "
+                            "redis)");
         } else {
-          error(pos(v), "unknown protocol '" + *s + "' (expected tcp or http)");
+          error(pos(v), "unknown protocol '" + *s + "' (expected tcp, http, postgres or redis)");
         }
       }
     } else if (key == "enabled") {
@@ -949,10 +972,15 @@ LoadResult Loader::finish(const std::string& main_file) {
     p.protocol = rp.protocol.value_or("tcp");
     p.enabled = rp.enabled.value_or(true);
     p.header_faults = rp.header_faults.value_or(false);
-    for (const auto& f : rp.faults)
-      if (f.http && p.protocol != "http")
-        error(f.where, "fault '" + f.name + "' (" + f.type +
-                           ") needs protocol = \"http\" on proxy '" + rp.name + "'");
+    for (const auto& f : rp.faults) {
+      if (!f.http) continue;
+      std::string needed = "http";
+      if (const auto* dt = faults::db::find_type(f.type))
+        needed = std::string(faults::db::protocol_name(dt->protocol));
+      if (p.protocol != needed)
+        error(f.where, "fault '" + f.name + "' (" + f.type + ") needs protocol = \"" + needed +
+                           "\" on proxy '" + rp.name + "'");
+    }
     p.faults = std::move(rp.faults);
     profile.proxies.push_back(std::move(p));
   }

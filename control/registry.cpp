@@ -168,15 +168,27 @@ ProxyView Registry::view(const Entry& e) const {
 }
 
 static std::optional<ApiError> check_protocol(const std::string& protocol) {
-  if (protocol == "tcp" || protocol == "http") return std::nullopt;
-  return ApiError{400, "protocol must be tcp or http, got \"" + protocol + "\""};
+  if (proxy::protocol_from(protocol)) return std::nullopt;
+  return ApiError{400, "protocol must be tcp, http, postgres or redis, got \"" + protocol + "\""};
+}
+
+static proxy::Protocol protocol_of(const std::string& name) {
+  return proxy::protocol_from(name).value_or(proxy::Protocol::tcp);
+}
+
+// The protocol a message-level fault type needs, or empty for a stream fault.
+static std::string protocol_needed(const std::string& type) {
+  if (faults::http::find_type(type)) return "http";
+  if (const auto* t = faults::db::find_type(type))
+    return std::string(faults::db::protocol_name(t->protocol));
+  return {};
 }
 
 std::optional<ApiError> Registry::start(Entry& e) {
   if (e.running) return std::nullopt;
   if (!e.runtime) e.runtime = engine_.make_proxy(e.spec.name);
   e.runtime->set_upstream(e.spec.upstream);
-  e.runtime->set_protocol(e.spec.protocol == "http", e.spec.header_faults);
+  e.runtime->set_protocol(protocol_of(e.spec.protocol), e.spec.header_faults, false);
   publish(e);
   // Re-enabling binds the address bound before, as Toxiproxy does.
   auto bound = e.runtime->listen(e.bound.empty() ? e.spec.listen : e.bound);
@@ -254,12 +266,14 @@ Outcome<ProxyView> Registry::update(const std::string& name, const ProxyPatch& p
       (patch.protocol && *patch.protocol != e->spec.protocol) ||
       (patch.header_faults && *patch.header_faults != e->spec.header_faults);
   if (protocol_changed) {
-    if (patch.protocol && *patch.protocol != "http" && !e->faults.http.empty())
-      return ApiError{400, "remove the proxy's HTTP faults before it stops speaking HTTP"};
+    if (patch.protocol && *patch.protocol != e->spec.protocol && !e->faults.http.empty())
+      return ApiError{400, "remove the proxy's " + e->spec.protocol +
+                               " faults before it speaks another protocol"};
     // New connections speak the new protocol; open ones keep theirs.
     if (patch.protocol) e->spec.protocol = *patch.protocol;
     if (patch.header_faults) e->spec.header_faults = *patch.header_faults;
-    if (e->runtime) e->runtime->set_protocol(e->spec.protocol == "http", e->spec.header_faults);
+    if (e->runtime)
+      e->runtime->set_protocol(protocol_of(e->spec.protocol), e->spec.header_faults, false);
   }
 
   if (listen_changed || upstream_changed) {
@@ -327,7 +341,7 @@ PopulateResult Registry::populate(const std::vector<ProxySpec>& specs) {
 }
 
 void Registry::add_to(faults::ChainSet& set, std::shared_ptr<const faults::FaultInstance> f) {
-  if (f->http)
+  if (f->http || f->db)
     set.http.push_back(std::move(f));
   else if (f->connection_level())
     set.connection.push_back(std::move(f));
@@ -368,6 +382,14 @@ faults::Result<std::shared_ptr<faults::FaultInstance>> Registry::make_fault(
     fault->settings = std::move(*settings.value);
     fault->added = faults::Clock::now();
     instance->http = std::move(fault);
+  } else if (const auto* db_type = faults::db::find_type(type_name)) {
+    auto settings = faults::db::parse_settings(*db_type, http_attributes, probability);
+    if (!settings) return R::fail(settings.error.message, settings.error.attribute);
+    auto fault = std::make_shared<faults::db::Fault>();
+    fault->name = name;
+    fault->settings = std::move(*settings.value);
+    instance->db = std::move(fault);
+    instance->stream_text = std::string(faults::db::protocol_name(db_type->protocol));
   } else {
     return R::fail("unknown fault type " + type_name);
   }
@@ -416,7 +438,7 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
     if (plan.keep || !plan.spec->enabled) continue;
     plan.runtime = engine_.make_proxy(plan.spec->name);
     plan.runtime->set_upstream(plan.spec->upstream);
-    plan.runtime->set_protocol(plan.spec->protocol == "http", plan.spec->header_faults);
+    plan.runtime->set_protocol(protocol_of(plan.spec->protocol), plan.spec->header_faults, false);
     plan.runtime->set_faults(std::make_shared<const faults::ChainSet>(plan.faults));
     auto bound = plan.runtime->listen(plan.spec->listen);
     if (!bound) {
@@ -440,7 +462,7 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       e.owner = profile.file;
       e.spec.protocol = pp.protocol;
       e.spec.header_faults = pp.header_faults;
-      if (e.runtime) e.runtime->set_protocol(pp.protocol == "http", pp.header_faults);
+      if (e.runtime) e.runtime->set_protocol(protocol_of(pp.protocol), pp.header_faults, false);
       publish(e);
       if (!pp.enabled)
         stop(e);
@@ -527,15 +549,15 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
   const std::string name =
       spec.name && !spec.name->empty() ? *spec.name : spec.type + "_" + stream_text;
   const faults::FaultType* type = faults::find_type(spec.type);
-  const faults::http::TypeInfo* http_type = type ? nullptr : faults::http::find_type(spec.type);
-  if (!type && !http_type) return ApiError{400, "invalid toxic type"};
+  const std::string needed = type ? std::string() : protocol_needed(spec.type);
+  if (!type && needed.empty()) return ApiError{400, "invalid toxic type"};
   for (const auto& t : view(*e).toxics)
     if (t->name == name) return ApiError{409, "toxic already exists"};
   const double toxicity = spec.toxicity.value_or(1.0);
   if (auto err = check_toxicity(toxicity)) return *err;
-  if (http_type && e->spec.protocol != "http")
-    return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol http (proxy " +
-                             proxy + " speaks " + e->spec.protocol + ")"};
+  if (!needed.empty() && e->spec.protocol != needed)
+    return ApiError{400, "fault type " + spec.type + " needs a proxy with protocol " + needed +
+                             " (proxy " + proxy + " speaks " + e->spec.protocol + ")"};
   auto made = make_fault(name, spec.type, stream_text, toxicity, spec.attributes,
                          spec.http_attributes, spec.probability.value_or(1.0), spec.controls);
   if (!made) return ApiError{400, made.error.message};
@@ -543,9 +565,9 @@ Outcome<ToxicView> Registry::add_toxic(const std::string& proxy, const ToxicSpec
   add_to(e->faults, instance);
   publish(*e);
   spdlog::info("proxy {}: fault {} ({}, {}) added", proxy, name, spec.type,
-               instance->http ? "http" : stream);
+               instance->http || instance->db ? needed : stream);
   record(proxy, "fault_added", name, spec.type,
-         instance->http                 ? "http"
+         instance->http || instance->db ? needed
          : instance->connection_level() ? "connections"
                                         : stream);
   return ToxicView(instance);
@@ -578,6 +600,24 @@ Outcome<ToxicView> Registry::update_toxic(const std::string& proxy, const std::s
         auto fault = std::make_shared<faults::http::Fault>(*slot->http);  // keeps the counters
         fault->settings = std::move(*settings.value);
         next->http = std::move(fault);
+        slot = next;
+        publish(*e);
+        record(proxy, "fault_updated", toxic, next->type);
+        return ToxicView(next);
+      }
+      if (slot->db) {
+        auto tree = faults::db::to_tree(slot->db->settings);
+        if (auto* given = std::get_if<faults::http::TreeMap>(&patch.http_attributes.v))
+          for (const auto& [k, v] : *given) std::get<faults::http::TreeMap>(tree.v)[k] = v;
+        auto settings =
+            faults::db::parse_settings(*faults::db::find_type(slot->type), tree,
+                                       patch.probability.value_or(slot->db->settings.probability));
+        if (!settings) return ApiError{400, settings.error.message};
+        auto next = controlled;
+        next->toxicity = toxicity;
+        auto fault = std::make_shared<faults::db::Fault>(*slot->db);  // keeps the counters
+        fault->settings = std::move(*settings.value);
+        next->db = std::move(fault);
         slot = next;
         publish(*e);
         record(proxy, "fault_updated", toxic, next->type);

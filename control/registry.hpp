@@ -18,6 +18,7 @@
 #include "control/controls.hpp"
 #include "control/profile.hpp"
 #include "faults/chain.hpp"
+#include "faults/db.hpp"
 #include "faults/http.hpp"
 #include "proxy/engine.hpp"
 #include "proxy/events.hpp"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "faults/db.hpp"
 #include "faults/http.hpp"
 
 namespace brownout::faults {
@@ -23,6 +24,7 @@ void tagged(const FaultInstance& instance, Plan& plan, Hook&& hook) {
 
 std::uint64_t FaultInstance::acted() const {
   if (http) return http->shared ? http->shared->acted.load(std::memory_order_relaxed) : 0;
+  if (db) return db->shared ? db->shared->acted.load(std::memory_order_relaxed) : 0;
   return fired->load(std::memory_order_relaxed);
 }
 

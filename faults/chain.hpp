@@ -19,6 +19,9 @@ namespace brownout::faults {
 namespace http {
 struct Fault;
 }
+namespace db {
+struct Fault;
+}
 
 enum class Stream : std::uint8_t { upstream, downstream };
 
@@ -35,6 +38,7 @@ struct FaultInstance {
   Values values;
   std::shared_ptr<const Fault> fault;       // a byte-stream fault, or
   std::shared_ptr<const http::Fault> http;  // an HTTP fault (protocol = http proxies)
+  std::shared_ptr<const db::Fault> db;      // a database fault (postgres, redis proxies)
 
   // Brownout's controls, for every type.
   double probability = 1.0;   // per chunk (per connection for connection-level faults)
@@ -71,7 +75,7 @@ using Chain = std::vector<std::shared_ptr<const FaultInstance>>;
 struct ChainSet {
   Chain upstream;    // client -> server bytes
   Chain downstream;  // server -> client bytes
-  Chain http;        // HTTP faults, applied per request in this order
+  Chain http;        // message faults (HTTP, database), applied per request in this order
   Chain connection;  // connection-level faults, asked in order when a client connects
   // What a link's faults were holding back goes out at once when the chain
   // changes (Toxiproxy's behaviour, and what removing a fault should do).

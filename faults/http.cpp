@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "faults/tree_read.hpp"
 #include "faults/units.hpp"
 
 namespace brownout::faults::http {
@@ -22,7 +23,7 @@ const Tree* Tree::find(std::string_view key) const {
   return it == map->end() ? nullptr : &it->second;
 }
 
-namespace {
+namespace detail {
 
 constexpr std::string_view kFaultHeaderPrefix = "x-brownout-fault-";
 constexpr std::int64_t kNoMax = std::numeric_limits<std::int64_t>::max();
@@ -664,7 +665,8 @@ Err header_quantity(std::string_view name, std::string_view value, std::string_v
 constexpr std::string_view kHeaderFaults[] = {"abort", "delay",    "response-delay", "drop",
                                               "reset", "truncate", "status",         "garbage"};
 
-}  // namespace
+}  // namespace detail
+using namespace detail;
 
 // ---- public API -------------------------------------------------------------
 

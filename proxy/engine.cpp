@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "proxy/address.hpp"
+#include "proxy/db_session.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/net.hpp"
 #include "proxy/ring_buffer.hpp"
@@ -162,6 +163,14 @@ static faults::IpAddress address_of(const tcp::endpoint& e) {
 
 class ProxyImpl;
 
+std::optional<Protocol> protocol_from(std::string_view name) {
+  if (name == "tcp") return Protocol::tcp;
+  if (name == "http") return Protocol::http;
+  if (name == "postgres") return Protocol::postgres;
+  if (name == "redis") return Protocol::redis;
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------
 // Link
 
@@ -215,6 +224,8 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   const faults::IpAddress& client_ip() const override { return client_ip_; }
   void http_event(std::string action, std::string fault, std::string detail,
                   std::string trace) override;
+  void db_event(std::string protocol, std::string action, std::string fault,
+                std::string detail) override;
   void count_request(bool malformed, bool faulted) override;
   void count_status(unsigned status) override {
     if (status >= 100 && status < 600) bump(counters().http_status[status / 100]);
@@ -305,14 +316,15 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
     upstream_ = std::move(target);
   }
   void set_faults(std::shared_ptr<const faults::ChainSet> set) override;
-  void set_protocol(bool http, bool header_faults) override {
+  void set_protocol(Protocol protocol, bool header_faults, bool pass_tls) override {
     std::lock_guard lock(mutex_);
-    http_ = http;
+    protocol_ = protocol;
     header_faults_ = header_faults;
+    pass_tls_ = pass_tls;
   }
-  std::pair<bool, bool> protocol() const {
+  std::tuple<Protocol, bool, bool> protocol() const {
     std::lock_guard lock(mutex_);
-    return {http_, header_faults_};
+    return {protocol_, header_faults_, pass_tls_};
   }
   ProxyCounters counters() const override;
 
@@ -369,8 +381,9 @@ class ProxyImpl final : public Proxy, public std::enable_shared_from_this<ProxyI
   std::shared_ptr<const faults::ChainSet> faults_ = std::make_shared<faults::ChainSet>();
   std::shared_ptr<Acceptor> acceptor_;
   std::uint64_t generation_ = 0;  // bumped by close(): links accepted before it must go
-  bool http_ = false;
+  Protocol protocol_ = Protocol::tcp;
   bool header_faults_ = false;
+  bool pass_tls_ = false;
   std::vector<LinkList> links_;  // one list per worker, touched only on that worker
   std::vector<WorkerCounters> counters_;
 };
@@ -718,10 +731,20 @@ Task<> Link::run() {
   client_.set_option(tcp::no_delay(true), ec);
   upstream_.set_option(tcp::no_delay(true), ec);
 
-  std::tie(http_, header_faults_) = proxy_->protocol();
-  if (http_) {
+  const auto [protocol, header_faults, pass_tls] = proxy_->protocol();
+  header_faults_ = header_faults;
+  if (protocol != Protocol::tcp) {
+    http_ = true;  // a codec owns the sockets
     http_faults_ = set;
-    asio::co_spawn(io_, run_http_session(self), log_coroutine_exception);
+    if (protocol == Protocol::http)
+      asio::co_spawn(io_, run_http_session(self), log_coroutine_exception);
+    else
+      asio::co_spawn(io_,
+                     run_db_session(self,
+                                    protocol == Protocol::postgres ? faults::db::Protocol::postgres
+                                                                   : faults::db::Protocol::redis,
+                                    pass_tls),
+                     log_coroutine_exception);
     co_return;
   }
   apply_faults(*set);
@@ -805,6 +828,20 @@ void Link::http_event(std::string action, std::string fault, std::string detail,
   e.action = std::move(action);
   e.detail = std::move(detail);
   e.trace = std::move(trace);
+  sink->emit(std::move(e));
+}
+
+void Link::db_event(std::string protocol, std::string action, std::string fault,
+                    std::string detail) {
+  const auto& sink = proxy_->engine().options.events;
+  if (!sink) return;
+  proxy::Event e;
+  e.proxy = proxy_->name();
+  e.link = id_;
+  e.fault = std::move(fault);
+  e.type = std::move(protocol);
+  e.action = std::move(action);
+  e.detail = std::move(detail);
   sink->emit(std::move(e));
 }
 

@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "faults/attributes.hpp"
 #include "faults/chain.hpp"
@@ -23,6 +25,10 @@ struct EngineOptions {
 };
 
 inline constexpr std::size_t kMaxFaultTypes = 32;
+
+enum class Protocol { tcp, http, postgres, redis };
+// "tcp", "http", "postgres", "redis"; nullopt for anything else.
+std::optional<Protocol> protocol_from(std::string_view name);
 
 struct ProxyCounters {
   std::uint64_t accepted = 0;
@@ -56,9 +62,11 @@ class Proxy {
   virtual void set_upstream(const std::string& upstream) = 0;
 
   // HTTP proxies frame requests and apply the HTTP faults; header_faults
-  // lets a request ask for a fault with x-brownout-fault-* headers. New
-  // connections see the change.
-  virtual void set_protocol(bool http, bool header_faults) = 0;
+  // lets a request ask for a fault with x-brownout-fault-* headers.
+  // PostgreSQL and Redis proxies frame statements and commands and apply the
+  // database faults; pass_tls forwards a PostgreSQL SSLRequest instead of
+  // answering 'N'. New connections see the change.
+  virtual void set_protocol(Protocol protocol, bool header_faults, bool pass_tls) = 0;
 
   // Publishes a new fault chain; every open connection picks it up.
   virtual void set_faults(std::shared_ptr<const faults::ChainSet> faults) = 0;

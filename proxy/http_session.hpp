@@ -28,6 +28,9 @@ class HttpHost {
   // `trace`: the request's W3C trace id, when it carried a traceparent.
   virtual void http_event(std::string action, std::string fault, std::string detail,
                           std::string trace) = 0;
+  // A database codec's event (type "postgres" or "redis").
+  virtual void db_event(std::string protocol, std::string action, std::string fault,
+                        std::string detail) = 0;
   // Counters: a request seen, a malformed one refused with 400, one a fault acted on.
   virtual void count_request(bool malformed, bool faulted) = 0;
   virtual void count_status(unsigned status) = 0;  // a response the client got

@@ -1302,9 +1302,9 @@ TEST_CASE("profile: unsupported protocol") {
 name = "web"
 listen = "127.0.0.1:18080"
 upstream = "127.0.0.1:8080"
-protocol = "postgres"
+protocol = "mysql"
 )";
-  only_error(load_text(body), at(body, 5, "\"postgres\""), {"postgres", "tcp", "http"});
+  only_error(load_text(body), at(body, 5, "\"mysql\""), {"mysql", "tcp", "http", "postgres"});
 
   constexpr std::string_view udp = R"(
 [[proxy]]

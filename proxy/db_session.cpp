@@ -1,0 +1,157 @@
+#include "proxy/db_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <variant>
+#include <vector>
+
+#include "faults/chain.hpp"
+#include "proxy/pg_codec.hpp"
+#include "proxy/resp_codec.hpp"
+
+namespace brownout::proxy {
+
+namespace {
+
+namespace db = faults::db;
+
+constexpr std::size_t kChunk = 64 * 1024;
+
+class DbSession : public std::enable_shared_from_this<DbSession> {
+ public:
+  DbSession(std::shared_ptr<HttpHost> host, db::Protocol protocol, bool pass_tls)
+      : host_(std::move(host)), protocol_(protocol) {
+    CodecHooks hooks;
+    hooks.decide = [this](const db::Statement& s) { return decide(s); };
+    hooks.refuse = [this]() -> db::FaultRef {
+      refresh();
+      return db::refuse(faults_, host_->rng());
+    };
+    hooks.acted = [this](const db::Fault& f, std::string_view what) {
+      host_->db_event(std::string(db::protocol_name(protocol_)), std::string(what), f.name, {});
+    };
+    if (protocol == db::Protocol::postgres) {
+      pg::Codec::Options o;
+      o.pass_tls = pass_tls;
+      codec_.emplace<pg::Codec>(std::move(hooks), o);
+    } else {
+      codec_.emplace<resp::Codec>(std::move(hooks));
+    }
+  }
+
+  Task<> pump(bool from_client);
+
+ private:
+  // The proxy's database faults for this link, rebuilt when the set changes.
+  void refresh() {
+    auto set = host_->current_faults();
+    if (set == set_) {
+      // used_up faults drop out as they go
+      return;
+    }
+    set_ = set;
+    faults_.clear();
+    if (!set) return;
+    for (const auto& inst : set->http)
+      if (inst->db && faults::client_matches(inst->clients, host_->client_ip()))
+        faults_.push_back(inst->db);
+  }
+
+  db::Decision decide(const db::Statement& s) {
+    refresh();
+    if (faults_.empty()) return {};
+    auto d = db::decide(faults_, protocol_, s, host_->rng());
+    for (const auto& f : d.fired) {
+      std::string what = s.command.empty() ? std::string(s.sql.substr(0, 200))
+                                           : std::string(s.command) + (s.key.empty() ? "" : " ") +
+                                                 std::string(s.key.substr(0, 100));
+      host_->db_event(std::string(db::protocol_name(protocol_)),
+                      std::string(f->settings.kind == db::Kind::pg_delay ||
+                                          f->settings.kind == db::Kind::redis_delay
+                                      ? "delayed"
+                                      : "matched"),
+                      f->name, what);
+    }
+    return d;
+  }
+
+  const Actions& feed(bool from_client, std::string_view data) {
+    return std::visit(
+        [&](auto& c) -> const Actions& {
+          if constexpr (std::is_same_v<std::decay_t<decltype(c)>, std::monostate>) {
+            static const Actions none;
+            return none;
+          } else {
+            return from_client ? c.from_client(data) : c.from_server(data);
+          }
+        },
+        codec_);
+  }
+
+  std::shared_ptr<HttpHost> host_;
+  db::Protocol protocol_;
+  std::variant<std::monostate, pg::Codec, resp::Codec> codec_;
+  std::shared_ptr<const faults::ChainSet> set_;
+  std::vector<db::FaultRef> faults_;
+  bool client_done_ = false;
+  bool server_done_ = false;
+};
+
+Task<> DbSession::pump(bool from_client) {
+  auto self = shared_from_this();
+  Socket& src = from_client ? host_->client() : host_->upstream();
+  Socket& dst = from_client ? host_->upstream() : host_->client();
+  std::vector<char> buf(kChunk);
+  Timer timer(src.get_executor());
+  for (;;) {
+    auto [ec, n] = co_await src.async_read_some(asio::buffer(buf), nothrow);
+    if (host_->link_closed()) co_return;
+    if (ec == asio::error::eof) {
+      boost::system::error_code ignored;
+      dst.shutdown(Socket::shutdown_send, ignored);
+      (from_client ? client_done_ : server_done_) = true;
+      if (client_done_ && server_done_) host_->close_link(false);
+      co_return;
+    }
+    if (ec) {
+      host_->close_link(true);
+      co_return;
+    }
+    host_->count_bytes(from_client, n);
+    const Actions& actions = feed(from_client, std::string_view(buf.data(), n));
+    for (const auto& a : actions) {
+      switch (a.kind) {
+        case Action::Kind::to_server:
+        case Action::Kind::to_client: {
+          Socket& out = a.kind == Action::Kind::to_server ? host_->upstream() : host_->client();
+          auto [wec, wn] = co_await asio::async_write(out, asio::buffer(a.data), nothrow);
+          if (host_->link_closed()) co_return;
+          if (wec) {
+            host_->close_link(true);
+            co_return;
+          }
+          break;
+        }
+        case Action::Kind::wait:
+          timer.expires_after(a.delay);
+          co_await timer.async_wait(nothrow);
+          if (host_->link_closed()) co_return;
+          break;
+        case Action::Kind::close:
+          host_->close_link(a.reset);
+          co_return;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Task<> run_db_session(std::shared_ptr<HttpHost> host, db::Protocol protocol, bool pass_tls) {
+  auto session = std::make_shared<DbSession>(std::move(host), protocol, pass_tls);
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, session->pump(false), asio::detached);
+  co_await session->pump(true);
+}
+
+}  // namespace brownout::proxy
