@@ -130,8 +130,12 @@ int main(int argc, char** argv) {
   create->add_option("name", name, "Proxy name")->required();
   create->add_option("--listen", listen, "Address to listen on (port 0 picks one)")->required();
   create->add_option("--upstream", upstream, "Address to forward to")->required();
+  std::string create_protocol;
+  create->add_option("--protocol", create_protocol,
+                     "tcp (default), http, postgres or redis: what faults can see");
   create->footer(
-      "Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432");
+      "Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432 "
+      "--protocol postgres");
   std::map<std::string, std::optional<bool>> switches = {
       {"toggle", std::nullopt}, {"enable", true}, {"disable", false}};
   std::map<std::string, CLI::App*> switch_cmds;
@@ -339,7 +343,7 @@ int main(int argc, char** argv) {
   const cmd::Context ctx{server, json, std::cout, std::cerr};
   if (*list) return cmd::list(ctx);
   if (*inspect) return cmd::inspect(ctx, name);
-  if (*create) return cmd::create(ctx, name, listen, upstream);
+  if (*create) return cmd::create(ctx, name, listen, upstream, create_protocol);
   for (const auto& [word, sub] : switch_cmds)
     if (*sub) return cmd::set_enabled(ctx, name, switches[word]);
   if (*del) return cmd::remove(ctx, name);

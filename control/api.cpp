@@ -178,6 +178,7 @@ json::object proxy_json(const ProxyView& p) {
     o["protocol"] = p.protocol;
     o["header_faults"] = p.header_faults;
   }
+  if (p.pass_tls) o["pass_tls"] = true;
   return o;
 }
 
@@ -323,14 +324,16 @@ std::variant<ProxySpec, ApiError> proxy_spec(const json::value& v, const std::st
   if (!v.is_object()) return type_error(v, where, "proxy object");
   const auto& o = v.as_object();
   std::optional<std::string> name, upstream, listen, protocol;
-  std::optional<bool> enabled, header_faults;
+  std::optional<bool> enabled, header_faults, pass_tls;
   for (auto err :
        {read_string(o, "name", name), read_string(o, "upstream", upstream),
         read_string(o, "listen", listen), read_bool(o, "enabled", enabled),
-        read_string(o, "protocol", protocol), read_bool(o, "header_faults", header_faults)})
+        read_string(o, "protocol", protocol), read_bool(o, "header_faults", header_faults),
+        read_bool(o, "pass_tls", pass_tls)})
     if (err) return *err;
-  return ProxySpec{name.value_or(""),      upstream.value_or(""),    listen.value_or(""),
-                   enabled.value_or(true), protocol.value_or("tcp"), header_faults.value_or(false)};
+  return ProxySpec{name.value_or(""),       upstream.value_or(""),    listen.value_or(""),
+                   enabled.value_or(true),  protocol.value_or("tcp"), header_faults.value_or(false),
+                   pass_tls.value_or(false)};
 }
 
 template <class T>

@@ -12,6 +12,7 @@
 #include "control/profile.hpp"
 #include "control/timeline.hpp"
 #include "faults/cidr.hpp"
+#include "faults/db.hpp"
 #include "faults/http.hpp"
 #include "faults/registry.hpp"
 #include "faults/units.hpp"
@@ -113,6 +114,12 @@ std::string summary(const json::value& toxic) {
     if (auto s = value("status")) out += " " + std::to_string(*s);
     if (auto d = value("delay"); d && *d) out += " " + faults::format_quantity(*d, "ms");
     if (auto b = value("bytes")) out += " " + faults::format_quantity(*b, "bytes");
+    if (attrs && attrs->is_object())
+      for (const char* key : {"error", "sqlstate", "mode"})
+        if (const auto* v = attrs->as_object().if_contains(key); v && v->is_string()) {
+          out += " " + std::string(v->as_string());
+          break;
+        }
   }
   if (t && !t->attributes.empty()) {
     const auto& first = t->attributes.front();
@@ -140,10 +147,10 @@ std::string summary(const json::value& toxic) {
     if (!v || !v->is_number()) return std::nullopt;
     return v->to_number<std::int64_t>();
   };
-  if (!faults::http::find_type(type))
-    if (const auto* p = o.if_contains("probability"); p && p->is_number())
-      out += " per chunk " + std::to_string(static_cast<int>(p->to_number<double>() * 100 + 0.5)) +
-             "%";
+  if (const auto* p = o.if_contains("probability");
+      p && p->is_number() && !faults::http::find_type(type))
+    out += std::string(faults::db::find_type(type) ? " per request " : " per chunk ") +
+           std::to_string(static_cast<int>(p->to_number<double>() * 100 + 0.5)) + "%";
   if (const auto* c = o.if_contains("clients"); c && c->is_array()) {
     std::string list;
     for (const auto& b : c->as_array())
@@ -163,7 +170,7 @@ std::string summary(const json::value& toxic) {
   std::string stream = str(toxic, "stream");
   std::transform(stream.begin(), stream.end(), stream.begin(),
                  [](unsigned char ch) { return std::tolower(ch); });
-  out += stream == "upstream" ? " ↑" : " ↓";
+  if (!faults::db::find_type(type)) out += stream == "upstream" ? " ↑" : " ↓";
   if (const auto* tox = toxic.as_object().if_contains("toxicity"); tox && tox->is_number()) {
     const double p = tox->to_number<double>();
     if (p < 1.0) out += " " + std::to_string(static_cast<int>(p * 100 + 0.5)) + "%";
@@ -358,9 +365,14 @@ int inspect(const Context& c, const std::string& proxy) {
 }
 
 int create(const Context& c, const std::string& proxy, const std::string& listen,
-           const std::string& upstream) {
+           const std::string& upstream, const std::string& protocol) {
   int exit = kOk;
   json::object body{{"name", proxy}, {"listen", listen}, {"upstream", upstream}, {"enabled", true}};
+  if (!protocol.empty()) {
+    if (protocol != "tcp" && protocol != "http" && protocol != "postgres" && protocol != "redis")
+      return usage(c, "--protocol: expected tcp, http, postgres or redis, got '" + protocol + "'");
+    body["protocol"] = protocol;
+  }
   auto p = call(c, "POST", "/proxies", json::serialize(body), exit);
   if (!p) return exit;
   if (c.json) return print_json(c, *p);
@@ -475,16 +487,20 @@ std::optional<json::object> http_attributes(const Context& c, const FaultArgs& a
 
 int fault_add(const Context& c, const FaultArgs& a) {
   const faults::FaultType* type = faults::find_type(a.type);
-  const bool http = !type && faults::http::find_type(a.type);
+  // Message faults (HTTP, database) take --set and --match.
+  const bool http = !type && (faults::http::find_type(a.type) || faults::db::find_type(a.type));
   if (!type && !http) {
     std::string have;
     for (const auto* t : faults::all_types())
       have += (have.empty() ? "" : ", ") + std::string(t->name);
     for (const auto& t : faults::http::types()) have += ", " + std::string(t.name);
+    for (const auto& t : faults::db::types()) have += ", " + std::string(t.name);
     return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
   }
   if (!http && (!a.set.empty() || !a.header.empty() || !a.match.empty()))
-    return usage(c, "--set, --header and --match are for HTTP faults (http_*)");
+    return usage(c,
+                 "--set, --header and --match are for HTTP and database faults (http_*, pg_*, "
+                 "redis_*)");
   int exit = kOk;
   auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
@@ -514,7 +530,9 @@ int fault_update(const Context& c, const FaultArgs& a) {
   auto current = call(c, "GET", "/proxies/" + a.proxy + "/toxics/" + a.fault, "", exit);
   if (!current) return exit;
   const faults::FaultType* type = faults::find_type(str(*current, "type"));
-  const bool http = !type && faults::http::find_type(str(*current, "type"));
+  const auto current_type = str(*current, "type");
+  const bool http =
+      !type && (faults::http::find_type(current_type) || faults::db::find_type(current_type));
   if (!type && !http)
     return usage(
         c, "the server's fault type '" + str(*current, "type") + "' is unknown to this client");
@@ -595,6 +613,18 @@ int fault_types(const Context& c) {
   }
   c.out << "\n";
   print_table(c.out, http);
+  std::vector<std::vector<std::string>> dbt{{"DATABASE TYPE", "ATTRIBUTES", "MEANING"}};
+  for (const auto& t : faults::db::types()) {
+    std::string names;
+    for (const auto& n : t.attributes) names += (names.empty() ? "" : ", ") + std::string(n);
+    dbt.push_back({std::string(t.name), names.empty() ? "-" : names, std::string(t.summary)});
+  }
+  c.out << "\n";
+  print_table(c.out, dbt);
+  c.out << "\nDatabase faults (protocol postgres or redis proxies) take --probability 0..1 per "
+           "statement or\ncommand, --match KEY=VALUE (postgres: statement, kind, prepared; redis: "
+           "command, key)\nand --set KEY=VALUE (error=serialization_failure, delay=300ms, "
+           "first=N, every=K).\n";
   c.out
       << "\nHTTP faults (protocol http proxies) also take --probability 0..1 per request, "
          "--match KEY=VALUE\n(method, path, path_prefix, path_regex, body_contains, header.NAME), "

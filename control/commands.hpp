@@ -23,8 +23,9 @@ struct Context {
 
 int list(const Context& c);
 int inspect(const Context& c, const std::string& proxy);
+// protocol: empty (tcp), or tcp, http, postgres, redis.
 int create(const Context& c, const std::string& proxy, const std::string& listen,
-           const std::string& upstream);
+           const std::string& upstream, const std::string& protocol = {});
 // enabled: true / false, or nullopt to toggle.
 int set_enabled(const Context& c, const std::string& proxy, std::optional<bool> enabled);
 int remove(const Context& c, const std::string& proxy);

@@ -136,7 +136,7 @@ struct RawFault {
 struct RawProxy {
   std::string name;
   std::optional<std::string> listen, upstream, protocol;
-  std::optional<bool> enabled, header_faults;
+  std::optional<bool> enabled, header_faults, pass_tls;
   bool listen_given = false, upstream_given = false;  // even when the value was refused
   SourcePos name_where, listen_where;                 // the values, for errors about them
   std::vector<ProfileFault> faults;
@@ -528,6 +528,8 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
       if (auto b = get_bool(k, v)) p.enabled = *b;
     } else if (key == "header_faults") {
       if (auto b = get_bool(k, v)) p.header_faults = *b;
+    } else if (key == "pass_tls") {
+      if (auto b = get_bool(k, v)) p.pass_tls = *b;
     } else if (key == "fault") {
       faults_array = v.as_array();
       if (!faults_array)
@@ -535,7 +537,7 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
     } else {
       error(pos(k), unknown_key_message("proxy key", key,
                                         {"name", "listen", "upstream", "protocol", "enabled",
-                                         "header_faults", "fault"}));
+                                         "header_faults", "pass_tls", "fault"}));
     }
   }
   if (p.name.empty() && !t.get("name")) error(p.where, "proxy is missing required key 'name'");
@@ -570,6 +572,7 @@ void Loader::merge(std::vector<RawProxy>& into, std::vector<RawProxy>&& from) {
     if (p.protocol) it->protocol = p.protocol;
     if (p.enabled) it->enabled = p.enabled;
     if (p.header_faults) it->header_faults = p.header_faults;
+    if (p.pass_tls) it->pass_tls = p.pass_tls;
     for (auto& f : p.faults) {
       for (const auto& g : it->faults)
         if (g.name == f.name)
@@ -972,6 +975,7 @@ LoadResult Loader::finish(const std::string& main_file) {
     p.protocol = rp.protocol.value_or("tcp");
     p.enabled = rp.enabled.value_or(true);
     p.header_faults = rp.header_faults.value_or(false);
+    p.pass_tls = rp.pass_tls.value_or(false);
     for (const auto& f : rp.faults) {
       if (!f.http) continue;
       std::string needed = "http";

@@ -53,6 +53,7 @@ struct ProfileProxy {
   std::string upstream;
   std::string protocol = "tcp";
   bool header_faults = false;  // http: x-brownout-fault-* headers pick faults
+  bool pass_tls = false;       // postgres: forward SSLRequest instead of answering 'N'
   bool enabled = true;
   std::vector<ProfileFault> faults;
   SourcePos where;

@@ -159,7 +159,8 @@ ProxyView Registry::view(const Entry& e) const {
               e.running,
               {},
               e.spec.protocol,
-              e.spec.header_faults};
+              e.spec.header_faults,
+              e.spec.pass_tls};
   v.toxics = e.faults.upstream;
   v.toxics.insert(v.toxics.end(), e.faults.downstream.begin(), e.faults.downstream.end());
   v.toxics.insert(v.toxics.end(), e.faults.connection.begin(), e.faults.connection.end());
@@ -188,7 +189,7 @@ std::optional<ApiError> Registry::start(Entry& e) {
   if (e.running) return std::nullopt;
   if (!e.runtime) e.runtime = engine_.make_proxy(e.spec.name);
   e.runtime->set_upstream(e.spec.upstream);
-  e.runtime->set_protocol(protocol_of(e.spec.protocol), e.spec.header_faults, false);
+  e.runtime->set_protocol(protocol_of(e.spec.protocol), e.spec.header_faults, e.spec.pass_tls);
   publish(e);
   // Re-enabling binds the address bound before, as Toxiproxy does.
   auto bound = e.runtime->listen(e.bound.empty() ? e.spec.listen : e.bound);
@@ -273,7 +274,8 @@ Outcome<ProxyView> Registry::update(const std::string& name, const ProxyPatch& p
     if (patch.protocol) e->spec.protocol = *patch.protocol;
     if (patch.header_faults) e->spec.header_faults = *patch.header_faults;
     if (e->runtime)
-      e->runtime->set_protocol(protocol_of(e->spec.protocol), e->spec.header_faults, false);
+      e->runtime->set_protocol(protocol_of(e->spec.protocol), e->spec.header_faults,
+                               e->spec.pass_tls);
   }
 
   if (listen_changed || upstream_changed) {
@@ -438,7 +440,8 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
     if (plan.keep || !plan.spec->enabled) continue;
     plan.runtime = engine_.make_proxy(plan.spec->name);
     plan.runtime->set_upstream(plan.spec->upstream);
-    plan.runtime->set_protocol(protocol_of(plan.spec->protocol), plan.spec->header_faults, false);
+    plan.runtime->set_protocol(protocol_of(plan.spec->protocol), plan.spec->header_faults,
+                               plan.spec->pass_tls);
     plan.runtime->set_faults(std::make_shared<const faults::ChainSet>(plan.faults));
     auto bound = plan.runtime->listen(plan.spec->listen);
     if (!bound) {
@@ -462,7 +465,9 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       e.owner = profile.file;
       e.spec.protocol = pp.protocol;
       e.spec.header_faults = pp.header_faults;
-      if (e.runtime) e.runtime->set_protocol(protocol_of(pp.protocol), pp.header_faults, false);
+      e.spec.pass_tls = pp.pass_tls;
+      if (e.runtime)
+        e.runtime->set_protocol(protocol_of(pp.protocol), pp.header_faults, pp.pass_tls);
       publish(e);
       if (!pp.enabled)
         stop(e);
@@ -479,7 +484,8 @@ Outcome<ApplyResult> Registry::apply_profile(const Profile& profile) {
       out.created.push_back(pp.name);
     }
     Entry e;
-    e.spec = ProxySpec{pp.name, pp.upstream, pp.listen, pp.enabled, pp.protocol, pp.header_faults};
+    e.spec = ProxySpec{pp.name,     pp.upstream,      pp.listen,  pp.enabled,
+                       pp.protocol, pp.header_faults, pp.pass_tls};
     e.faults = std::move(plan.faults);
     e.owner = profile.file;
     e.runtime = plan.runtime;

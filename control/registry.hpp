@@ -43,6 +43,7 @@ struct ProxyView {
   std::vector<ToxicView> toxics;  // upstream, downstream, then HTTP faults, each in insertion order
   std::string protocol = "tcp";
   bool header_faults = false;
+  bool pass_tls = false;
 };
 
 struct ProxySpec {
@@ -52,6 +53,7 @@ struct ProxySpec {
   bool enabled = true;
   std::string protocol = "tcp";  // "tcp" or "http"
   bool header_faults = false;    // http: x-brownout-fault-* request headers pick faults
+  bool pass_tls = false;         // postgres: forward SSLRequest (byte faults only) instead of 'N'
 };
 
 struct ProxyPatch {
