@@ -88,8 +88,22 @@ class DbSession : public std::enable_shared_from_this<DbSession> {
         codec_);
   }
 
+  // The proxy's stream faults (latency, bandwidth, timeout, ...) act on what
+  // the codec forwards, one direction each, as on a TCP proxy; each chunk
+  // waits for its release time before the next is read.
+  struct StreamFaults {
+    faults::ChainRunner runner;
+    faults::Plan plan;
+    std::vector<faults::Piece> scratch;
+    std::shared_ptr<const faults::ChainSet> bound;  // the set the runner follows
+    std::uint64_t offset = 0;
+    std::string bytes;  // a copy, when a fault flips some
+  };
+  Task<bool> write(bool to_server, std::string_view data, Timer& timer);
+
   std::shared_ptr<HttpHost> host_;
   db::Protocol protocol_;
+  StreamFaults up_, down_;
   std::variant<std::monostate, pg::Codec, resp::Codec> codec_;
   std::shared_ptr<const faults::ChainSet> set_;
   std::vector<db::FaultRef> faults_;
@@ -122,16 +136,9 @@ Task<> DbSession::pump(bool from_client) {
     for (const auto& a : actions) {
       switch (a.kind) {
         case Action::Kind::to_server:
-        case Action::Kind::to_client: {
-          Socket& out = a.kind == Action::Kind::to_server ? host_->upstream() : host_->client();
-          auto [wec, wn] = co_await asio::async_write(out, asio::buffer(a.data), nothrow);
-          if (host_->link_closed()) co_return;
-          if (wec) {
-            host_->close_link(true);
-            co_return;
-          }
+        case Action::Kind::to_client:
+          if (!co_await write(a.kind == Action::Kind::to_server, a.data, timer)) co_return;
           break;
-        }
         case Action::Kind::wait:
           timer.expires_after(a.delay);
           co_await timer.async_wait(nothrow);
@@ -143,6 +150,67 @@ Task<> DbSession::pump(bool from_client) {
       }
     }
   }
+}
+
+Task<bool> DbSession::write(bool to_server, std::string_view data, Timer& timer) {
+  Socket& out = to_server ? host_->upstream() : host_->client();
+  const auto put = [&](std::string_view d) -> Task<bool> {
+    auto [ec, n] = co_await asio::async_write(out, asio::buffer(d), nothrow);
+    if (host_->link_closed()) co_return false;
+    if (ec) {
+      host_->close_link(true);
+      co_return false;
+    }
+    co_return true;
+  };
+  StreamFaults& sf = to_server ? up_ : down_;
+  const auto set = host_->current_faults();
+  const faults::Stream stream = to_server ? faults::Stream::upstream : faults::Stream::downstream;
+  const bool none = !set || set->of(stream).empty();
+  if (none && sf.runner.empty()) co_return co_await put(data);
+  faults::Context ctx{Clock::now(), host_->rng(), sf.scratch};
+  if (set != sf.bound) {
+    sf.bound = set;
+    sf.plan.reset_empty();
+    static const faults::Chain kNone;
+    if (!sf.runner.rebind(set ? set->of(stream) : kNone, ctx, sf.plan)) {
+      host_->close_link(false);
+      co_return false;
+    }
+  }
+  const std::uint64_t base = sf.offset;
+  sf.plan.reset_for(base, static_cast<std::uint32_t>(data.size()), ctx.now);
+  sf.offset += data.size();
+  sf.runner.on_data(ctx, sf.plan);
+  if (!sf.plan.flips.empty()) {
+    sf.bytes.assign(data);
+    for (const auto& f : sf.plan.flips)
+      if (f.offset >= base && f.offset - base < sf.bytes.size())
+        sf.bytes[f.offset - base] = static_cast<char>(sf.bytes[f.offset - base] ^ f.mask);
+    data = sf.bytes;
+  }
+  const auto wait_until = [&](faults::TimePoint t) -> Task<bool> {
+    if (t > Clock::now()) {
+      timer.expires_at(t);
+      co_await timer.async_wait(nothrow);
+    }
+    co_return !host_->link_closed();
+  };
+  for (const auto& piece : sf.plan.pieces) {
+    if (!piece.size || piece.offset < base || piece.offset - base >= data.size()) continue;
+    if (!co_await wait_until(piece.release)) co_return false;
+    if (!co_await put(data.substr(piece.offset - base, piece.size))) co_return false;
+  }
+  const auto end = sf.plan.end;
+  if (end.kind == faults::EndKind::none) co_return true;
+  if (!co_await wait_until(end.at)) co_return false;
+  if (end.kind == faults::EndKind::fin) {
+    boost::system::error_code ignored;
+    out.shutdown(Socket::shutdown_send, ignored);
+    co_return true;
+  }
+  host_->close_link(end.kind == faults::EndKind::reset);
+  co_return false;
 }
 
 }  // namespace
