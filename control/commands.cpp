@@ -657,6 +657,19 @@ std::string fault_text(const ProfileFault& f) {
     if (const auto* d = std::get_if<double>(&v)) out += " " + k + "=" + fmt::format("{}", *d);
     if (const auto* w = std::get_if<std::string>(&v)) out += " " + k + "=" + *w;
   }
+  if (faults::db::find_type(f.type)) {
+    // A database fault: its error or mode, then its share of requests.
+    if (const auto* m = f.http ? std::get_if<faults::http::TreeMap>(&f.http->v) : nullptr)
+      for (const char* key : {"error", "sqlstate", "mode", "delay"})
+        if (const auto it = m->find(key); it != m->end()) {
+          if (const auto* w = std::get_if<std::string>(&it->second.v)) out += " " + *w;
+          if (const auto* i = std::get_if<std::int64_t>(&it->second.v))
+            out += " " + faults::format_quantity(*i, "ms");
+        }
+    if (f.probability < 1.0)
+      out += " " + std::to_string(static_cast<int>(f.probability * 100 + 0.5)) + "% of requests";
+    return out;
+  }
   out += f.stream == "upstream" ? " ↑" : " ↓";
   if (f.toxicity < 1.0) out += " " + std::to_string(static_cast<int>(f.toxicity * 100 + 0.5)) + "%";
   return out;

@@ -1703,8 +1703,13 @@ TEST_CASE("profile: the scenario profiles have a header, phases and loopback lis
     for (const auto& px : p.proxies) {
       CAPTURE(px.name);
       CHECK(px.listen.rfind("127.0.0.1:", 0) == 0);
-      CHECK((px.protocol == "tcp" || px.protocol == "http"));
+      CHECK((px.protocol == "tcp" || px.protocol == "http" || px.protocol == "postgres" ||
+             px.protocol == "redis"));
     }
+    // The database profiles show the database faults.
+    if (std::string_view(name) == "postgres-brownout.toml")
+      CHECK(p.fault("postgres", "serialization") != nullptr);
+    if (std::string_view(name) == "redis-flaky.toml") CHECK(p.fault("redis", "loading") != nullptr);
     // Every phase that names a fault turns something on.
     for (const auto& phase : p.phases)
       for (const auto& pf : phase.faults) CHECK(p.fault(pf.proxy, pf.fault) != nullptr);
