@@ -1,6 +1,8 @@
 # Turns bench/run's raw measurements (round<TAB>setup<TAB>figure<TAB>value)
 # into the Markdown report: medians, ratios to direct, the HTTP codec's
-# table (figures wrkh_*: the same setups, in HTTP mode) and the issue's targets.
+# table (figures wrkh_*: the same setups, in HTTP mode), the Redis codec's
+# table (setup brownout-redis: redis-benchmark through a "protocol":"redis"
+# proxy, no fault) and the issue's targets.
 # Rows and targets without any measurement (bench/run --http-only) are left out.
 # Variables: toxi (1 when a toxiproxy column exists), idle_counts ("1000 5000 9900").
 
@@ -121,6 +123,7 @@ END {
   }
 
   http_codec_table()
+  redis_codec_table()
 
   # The issue's targets.
   if (!measured("iperf1") && !measured("redis_GET_rps") && !measured("rtt_p50") && !measured("connrate")) exit
@@ -220,6 +223,61 @@ function http_codec_table(    H, HL, i, r, key, d, line, sep, hb, bb, rows, RK, 
     bb = ratio(median("brownout", "wrkh_rps"), median("brownout", "wrk_rps"))
     print "| req/s in HTTP mode / the same proxy in TCP mode, no fault (wrk row above) | - | " fr(hb) " | " fr(bb) " | - | - | - | - | - | - |"
   }
+}
+
+# The Redis codec: redis-benchmark through a brownout "protocol":"redis" proxy
+# with no fault (setup brownout-redis, in the no-fault process), against the
+# same redis-benchmark direct, through HAProxy mode tcp and brownout's plain
+# TCP proxy. Target: req/s within 10 % of brownout's plain TCP mode.
+function redis_codec_table(    H, HL, i, r, key, d, b, line, sep, rows, RK, RL, RF, q, worst, which, all) {
+  if (!cnt["brownout-redis" SUBSEP "redis_GET_rps"] && !cnt["brownout-redis" SUBSEP "redis_SET_rps"]) return
+  split("direct haproxy brownout brownout-redis", H, " ")
+  split("direct;haproxy mode tcp;brownout tcp;brownout redis", HL, ";")
+  print ""
+  print "## Redis codec: redis-benchmark through a \"protocol\":\"redis\" proxy, no fault"
+  print ""
+  print "Same redis-server, same redis-benchmark as the redis rows above; brownout redis is a proxy created with" \
+        " `\"protocol\":\"redis\"` (every command and reply framed by the RESP codec), no fault, in the no-fault process."
+  print ""
+  line = "| figure |"; sep = "|---|"
+  for (i = 1; i <= 4; i++) { line = line " " HL[i] " |"; sep = sep "---:|" }
+  line = line " haproxy / direct | brownout tcp / direct | brownout redis / direct | brownout redis / brownout tcp | brownout redis / haproxy |"
+  sep = sep "---:|---:|---:|---:|---:|"
+  print line; print sep
+  rows = split("redis_GET_rps redis_SET_rps redis_GET_p50 redis_GET_p99 redis_SET_p50 redis_SET_p99", RK, " ")
+  split("redis GET, req/s;redis SET, req/s;redis GET p50, ms;redis GET p99, ms;redis SET p50, ms;redis SET p99, ms", RL, ";")
+  split("%.0f %.0f %.3f %.3f %.3f %.3f", RF, " ")
+  for (r = 1; r <= rows; r++) {
+    key = RK[r]
+    if (!measured(key)) continue
+    d = median("direct", key)
+    line = "| " RL[r] " |"
+    for (i = 1; i <= 4; i++) line = line " " fmt(RF[r], median(H[i], key)) " |"
+    for (i = 2; i <= 4; i++) line = line " " fr(ratio(median(H[i], key), d)) " |"
+    line = line " " fr(ratio(median("brownout-redis", key), median("brownout", key))) " | " \
+           fr(ratio(median("brownout-redis", key), median("haproxy", key))) " |"
+    print line
+  }
+  if (cnt["brownout-redis" SUBSEP "cpu_redis"]) {
+    line = "| proxy CPU, us per request | - |"
+    for (i = 2; i <= 4; i++) line = line " " fmt("%.2f", median(H[i], "cpu_redis")) " |"
+    line = line " - | - | - | " fr(ratio(median("brownout-redis", "cpu_redis"), median("brownout", "cpu_redis"))) " | " \
+           fr(ratio(median("brownout-redis", "cpu_redis"), median("haproxy", "cpu_redis"))) " |"
+    print line
+  }
+  # The target: each req/s figure >= 0.90 of brownout's plain TCP mode.
+  worst = ""; which = ""; all = ""
+  split("redis_GET_rps redis_SET_rps", RK, " "); split("GET;SET", RL, ";")
+  for (i = 1; i <= 2; i++) {
+    q = ratio(median("brownout-redis", RK[i]), median("brownout", RK[i]))
+    if (q == "") continue
+    all = all (all == "" ? "" : ", ") RL[i] " " sprintf("%.2f", q)
+    if (worst == "" || q < worst) { worst = q; which = RL[i] }
+  }
+  print ""
+  print "Target (issue): req/s with the Redis codec on and no fault within 10 % of brownout's plain TCP mode (>= 0.90): " \
+        (all == "" ? "n/a" : all) "; " (worst == "" ? "n/a" : (worst >= 0.9 ? "met" : "**not met** (" which ")")) \
+        " (ratios of medians over " rounds " rounds)."
 }
 
 function worst_mem(s,    i, v, w) {

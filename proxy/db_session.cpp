@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "faults/chain.hpp"
+#include "proxy/mysql_codec.hpp"
 #include "proxy/pg_codec.hpp"
 #include "proxy/resp_codec.hpp"
 
@@ -34,8 +35,10 @@ class DbSession : public std::enable_shared_from_this<DbSession> {
       pg::Codec::Options o;
       o.pass_tls = pass_tls;
       codec_.emplace<pg::Codec>(std::move(hooks), o);
-    } else {
+    } else if (protocol == db::Protocol::redis) {
       codec_.emplace<resp::Codec>(std::move(hooks));
+    } else {
+      codec_.emplace<mysql::Codec>(std::move(hooks));
     }
   }
 
@@ -100,11 +103,17 @@ class DbSession : public std::enable_shared_from_this<DbSession> {
     std::string bytes;  // a copy, when a fault flips some
   };
   Task<bool> write(bool to_server, std::string_view data, Timer& timer);
+  // Whether stream faults act (or still hold state) on this side.
+  bool stream_faults(bool to_server) {
+    const auto set = host_->current_faults();
+    const auto stream = to_server ? faults::Stream::upstream : faults::Stream::downstream;
+    return (set && !set->of(stream).empty()) || !(to_server ? up_ : down_).runner.empty();
+  }
 
   std::shared_ptr<HttpHost> host_;
   db::Protocol protocol_;
   StreamFaults up_, down_;
-  std::variant<std::monostate, pg::Codec, resp::Codec> codec_;
+  std::variant<std::monostate, pg::Codec, resp::Codec, mysql::Codec> codec_;
   std::shared_ptr<const faults::ChainSet> set_;
   std::vector<db::FaultRef> faults_;
   bool client_done_ = false;
@@ -117,6 +126,7 @@ Task<> DbSession::pump(bool from_client) {
   Socket& dst = from_client ? host_->upstream() : host_->client();
   std::vector<char> buf(kChunk);
   Timer timer(src.get_executor());
+  std::string joined;
   for (;;) {
     auto [ec, n] = co_await src.async_read_some(asio::buffer(buf), nothrow);
     if (host_->link_closed()) co_return;
@@ -133,12 +143,36 @@ Task<> DbSession::pump(bool from_client) {
     }
     host_->count_bytes(from_client, n);
     const Actions& actions = feed(from_client, std::string_view(buf.data(), n));
-    for (const auto& a : actions) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      const Action& a = actions[i];
       switch (a.kind) {
         case Action::Kind::to_server:
-        case Action::Kind::to_client:
-          if (!co_await write(a.kind == Action::Kind::to_server, a.data, timer)) co_return;
+        case Action::Kind::to_client: {
+          // Consecutive pieces for the same side go out in one write (a
+          // command's held head and its streamed value, say).
+          std::size_t j = i + 1;
+          while (j < actions.size() && actions[j].kind == a.kind) ++j;
+          const bool to_server = a.kind == Action::Kind::to_server;
+          if (j == i + 1) {
+            if (!co_await write(to_server, a.data, timer)) co_return;
+          } else if (!stream_faults(to_server)) {
+            std::vector<asio::const_buffer> bufs;
+            for (std::size_t k = i; k < j; ++k) bufs.push_back(asio::buffer(actions[k].data));
+            auto [wec, wn] = co_await asio::async_write(
+                to_server ? host_->upstream() : host_->client(), bufs, nothrow);
+            if (host_->link_closed()) co_return;
+            if (wec) {
+              host_->close_link(true);
+              co_return;
+            }
+          } else {
+            joined.clear();
+            for (std::size_t k = i; k < j; ++k) joined.append(actions[k].data);
+            if (!co_await write(to_server, joined, timer)) co_return;
+          }
+          i = j - 1;
           break;
+        }
         case Action::Kind::wait:
           timer.expires_after(a.delay);
           co_await timer.async_wait(nothrow);
