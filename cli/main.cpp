@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   create->add_option("--upstream", upstream, "Address to forward to")->required();
   std::string create_protocol;
   create->add_option("--protocol", create_protocol,
-                     "tcp (default), http, postgres or redis: what faults can see");
+                     "tcp (default), http, postgres, redis or mysql: what faults can see");
   create->footer(
       "Example:\n  brownout create db --listen 127.0.0.1:25432 --upstream 127.0.0.1:5432 "
       "--protocol postgres");

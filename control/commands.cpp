@@ -369,8 +369,10 @@ int create(const Context& c, const std::string& proxy, const std::string& listen
   int exit = kOk;
   json::object body{{"name", proxy}, {"listen", listen}, {"upstream", upstream}, {"enabled", true}};
   if (!protocol.empty()) {
-    if (protocol != "tcp" && protocol != "http" && protocol != "postgres" && protocol != "redis")
-      return usage(c, "--protocol: expected tcp, http, postgres or redis, got '" + protocol + "'");
+    if (protocol != "tcp" && protocol != "http" && protocol != "postgres" && protocol != "redis" &&
+        protocol != "mysql")
+      return usage(
+          c, "--protocol: expected tcp, http, postgres, redis or mysql, got '" + protocol + "'");
     body["protocol"] = protocol;
   }
   auto p = call(c, "POST", "/proxies", json::serialize(body), exit);
@@ -498,9 +500,10 @@ int fault_add(const Context& c, const FaultArgs& a) {
     return usage(c, "unknown fault type '" + a.type + "' (known: " + have + ")");
   }
   if (!http && (!a.set.empty() || !a.header.empty() || !a.match.empty()))
-    return usage(c,
-                 "--set, --header and --match are for HTTP and database faults (http_*, pg_*, "
-                 "redis_*)");
+    return usage(
+        c,
+        "--set, --header and --match are for HTTP and database faults (http_*, pg_*, mysql_*, "
+        "redis_*)");
   int exit = kOk;
   auto attrs = http ? http_attributes(c, a, exit) : attributes_for(c, *type, a, exit);
   if (!attrs) return exit;
@@ -621,8 +624,10 @@ int fault_types(const Context& c) {
   }
   c.out << "\n";
   print_table(c.out, dbt);
-  c.out << "\nDatabase faults (protocol postgres or redis proxies) take --probability 0..1 per "
-           "statement or\ncommand, --match KEY=VALUE (postgres: statement, kind, prepared; redis: "
+  c.out << "\nDatabase faults (protocol postgres, redis or mysql proxies) take --probability 0..1 "
+           "per "
+           "statement or\ncommand, --match KEY=VALUE (postgres, mysql: statement, kind, prepared; "
+           "redis: "
            "command, key)\nand --set KEY=VALUE (error=serialization_failure, delay=300ms, "
            "first=N, every=K).\n";
   c.out

@@ -25,8 +25,6 @@ namespace brownout::control {
 namespace {
 
 constexpr std::string_view kAfterPrevious = "after previous";
-// Message-level protocols that arrive with their own fault types.
-constexpr std::string_view kLaterProtocols[] = {"mysql"};
 
 }  // namespace
 
@@ -513,15 +511,11 @@ void Loader::parse_proxy(const toml::table& t, std::vector<RawProxy>& out) {
       }
     } else if (key == "protocol") {
       if (auto s = get_string(k, v)) {
-        if (*s == "tcp" || *s == "http" || *s == "postgres" || *s == "redis") {
+        if (*s == "tcp" || *s == "http" || *s == "postgres" || *s == "redis" || *s == "mysql") {
           p.protocol = *s;
-        } else if (std::find(std::begin(kLaterProtocols), std::end(kLaterProtocols), *s) !=
-                   std::end(kLaterProtocols)) {
-          error(pos(v), "protocol '" + *s +
-                            "' is not available in this version (expected tcp, http, postgres or "
-                            "redis)");
         } else {
-          error(pos(v), "unknown protocol '" + *s + "' (expected tcp, http, postgres or redis)");
+          error(pos(v),
+                "unknown protocol '" + *s + "' (expected tcp, http, postgres, redis or mysql)");
         }
       }
     } else if (key == "enabled") {

@@ -170,7 +170,8 @@ ProxyView Registry::view(const Entry& e) const {
 
 static std::optional<ApiError> check_protocol(const std::string& protocol) {
   if (proxy::protocol_from(protocol)) return std::nullopt;
-  return ApiError{400, "protocol must be tcp, http, postgres or redis, got \"" + protocol + "\""};
+  return ApiError{400,
+                  "protocol must be tcp, http, postgres, redis or mysql, got \"" + protocol + "\""};
 }
 
 static proxy::Protocol protocol_of(const std::string& name) {

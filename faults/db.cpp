@@ -24,11 +24,12 @@ constexpr std::string_view kTerminateAttrs[] = {"mode", "after_rows"};
 constexpr std::string_view kRefuseAttrs[] = {"sqlstate", "message"};
 constexpr std::string_view kRedisErrorAttrs[] = {"error"};
 constexpr std::string_view kRedisDropAttrs[] = {"mode", "timeout"};
+constexpr std::string_view kMysqlErrorAttrs[] = {"error", "code", "sqlstate", "message"};
 constexpr std::string_view kCommonAttrs[] = {"match", "first", "every"};
 constexpr std::string_view kPgMatchKeys[] = {"statement", "kind", "prepared"};
 constexpr std::string_view kRedisMatchKeys[] = {"command", "key"};
 
-const std::array<TypeInfo, 8> kTypes{{
+const std::array<TypeInfo, 10> kTypes{{
     {"pg_error", Kind::pg_error, Protocol::postgres,
      "answers a matching statement with an error (SQLSTATE, severity, message)", kPgErrorAttrs},
     {"pg_delay", Kind::pg_delay, Protocol::postgres,
@@ -50,7 +51,31 @@ const std::array<TypeInfo, 8> kTypes{{
      Protocol::redis,
      "answers a matching read with a null reply, as if the key were missing",
      {}},
+    {"mysql_error", Kind::mysql_error, Protocol::mysql,
+     "answers a matching statement with an ERR packet (deadlock, lock wait timeout, ...); "
+     "too_many_connections refuses sessions at the handshake",
+     kMysqlErrorAttrs},
+    {"mysql_delay", Kind::mysql_delay, Protocol::mysql,
+     "holds a matching statement for a while before forwarding it", kDelayAttrs},
 }};
+
+struct MysqlPreset {
+  std::string_view name;
+  std::int64_t code;
+  std::string_view sqlstate, message;
+};
+constexpr MysqlPreset kMysqlPresets[] = {
+    {"deadlock", 1213, "40001",
+     "Deadlock found when trying to get lock; try restarting transaction"},
+    {"lock_wait_timeout", 1205, "HY000", "Lock wait timeout exceeded; try restarting transaction"},
+    {"too_many_connections", 1040, "08004", "Too many connections"},
+    {"read_only", 1290, "HY000",
+     "The MySQL server is running with the --read-only option so it cannot execute this "
+     "statement"},
+    {"server_shutdown", 1053, "08S01", "Server shutdown in progress"},
+    {"query_timeout", 3024, "HY000",
+     "Query execution was interrupted, maximum statement execution time exceeded"},
+};
 
 struct PgPreset {
   std::string_view name, sqlstate, severity, message;
@@ -119,9 +144,8 @@ constexpr std::string_view kKindNames[] = {"select", "insert", "update", "delete
 Err parse_match(const Tree& t, Protocol protocol, Match& m) {
   const auto* map = std::get_if<TreeMap>(&t.v);
   if (!map) return error("attribute match must be a map, got " + describe(t), "match");
-  const auto keys = protocol == Protocol::postgres
-                        ? std::span<const std::string_view>(kPgMatchKeys)
-                        : std::span<const std::string_view>(kRedisMatchKeys);
+  const auto keys = protocol == Protocol::redis ? std::span<const std::string_view>(kRedisMatchKeys)
+                                                : std::span<const std::string_view>(kPgMatchKeys);
   if (auto e = check_keys(*map, keys, {}, "match key", "", "match")) return e;
   if (const auto* v = given(*map, "statement")) {
     if (auto e = read_nonempty(*v, "match.statement", "match", m.statement)) return e;
@@ -220,7 +244,45 @@ Err parse_kind(const TreeMap& a, Settings& s) {
       }
       return std::nullopt;
     }
+    case Kind::mysql_error: {
+      s.error = "deadlock";
+      if (const auto* v = given(a, "error"))
+        if (auto e = read_nonempty(*v, "error", "error", s.error)) return e;
+      const MysqlPreset* preset = nullptr;
+      for (const auto& p : kMysqlPresets)
+        if (p.name == s.error) preset = &p;
+      if (!preset) {
+        std::string names;
+        for (const auto& p : kMysqlPresets)
+          names += (names.empty() ? "" : ", ") + std::string(p.name);
+        return error("unknown error '" + s.error + "' (expected: " + names +
+                         "; or give code, sqlstate and message)",
+                     "error");
+      }
+      s.code = preset->code;
+      s.sqlstate = preset->sqlstate;
+      s.message = preset->message;
+      if (const auto* v = given(a, "code"))
+        if (auto e = read_int(*v, "code", "code", 1000, 65535, s.code)) return e;
+      if (s.code >= 2000 && s.code < 3000)
+        return error("attribute code " + std::to_string(s.code) +
+                         " is a client-side error (2000-2999): clients reject it from a server; "
+                         "use a connection fault instead",
+                     "code");
+      if (const auto* v = given(a, "sqlstate")) {
+        if (auto e = read_string(*v, "sqlstate", "sqlstate", s.sqlstate)) return e;
+        s.sqlstate = upper(s.sqlstate);
+        if (!valid_sqlstate(s.sqlstate))
+          return error(
+              "attribute sqlstate must be five digits or capital letters, got '" + s.sqlstate + "'",
+              "sqlstate");
+      }
+      if (const auto* v = given(a, "message"))
+        if (auto e = read_nonempty(*v, "message", "message", s.message)) return e;
+      return std::nullopt;
+    }
     case Kind::pg_delay:
+    case Kind::mysql_delay:
     case Kind::redis_delay:
       if (const auto* v = given(a, "delay"))
         if (auto e = read_quantity(*v, "delay", "delay", "ms", 0, kDayMs, s.delay_ms)) return e;
@@ -297,7 +359,21 @@ std::string_view first_word(std::string_view s) {
 }  // namespace
 
 std::string_view protocol_name(Protocol p) {
-  return p == Protocol::postgres ? "postgres" : "redis";
+  switch (p) {
+    case Protocol::postgres:
+      return "postgres";
+    case Protocol::redis:
+      return "redis";
+    case Protocol::mysql:
+      return "mysql";
+  }
+  return "tcp";
+}
+
+Protocol protocol_of(Kind k) {
+  if (k <= Kind::pg_refuse) return Protocol::postgres;
+  if (k <= Kind::redis_empty) return Protocol::redis;
+  return Protocol::mysql;
 }
 
 std::string_view kind_name(StatementKind k) {
@@ -389,7 +465,14 @@ Tree to_tree(const Settings& s) {
       out["sqlstate"] = str(s.sqlstate);
       out["message"] = str(s.message);
       break;
+    case Kind::mysql_error:
+      out["error"] = str(s.error);
+      out["code"] = Tree{s.code};
+      out["sqlstate"] = str(s.sqlstate);
+      out["message"] = str(s.message);
+      break;
     case Kind::pg_delay:
+    case Kind::mysql_delay:
     case Kind::redis_delay:
       out["delay"] = Tree{s.delay_ms};
       out["jitter"] = Tree{s.jitter_ms};
@@ -445,15 +528,15 @@ Decision decide(std::span<const FaultRef> faults, Protocol protocol, const State
   Decision d;
   for (const auto& f : faults) {
     if (!f) continue;
-    const bool pg = f->settings.kind <= Kind::pg_refuse;
-    if (pg != (protocol == Protocol::postgres) || f->settings.kind == Kind::pg_refuse) continue;
+    if (protocol_of(f->settings.kind) != protocol || f->settings.kind == Kind::pg_refuse) continue;
+    if (f->settings.kind == Kind::mysql_error && f->settings.code == 1040) continue;  // handshake
     const Settings& s = f->settings;
     if (!s.match.matches(statement)) continue;
     if (!f->shared->admit(s)) continue;
     if (!rng.chance(s.probability)) continue;
     f->shared->acted.fetch_add(1, std::memory_order_relaxed);
     d.fired.push_back(f);
-    if (s.kind == Kind::pg_delay || s.kind == Kind::redis_delay) {
+    if (s.kind == Kind::pg_delay || s.kind == Kind::redis_delay || s.kind == Kind::mysql_delay) {
       d.delay += draw_delay(s.delay_ms, s.jitter_ms, rng);
       continue;
     }
@@ -465,7 +548,10 @@ Decision decide(std::span<const FaultRef> faults, Protocol protocol, const State
 
 FaultRef refuse(std::span<const FaultRef> faults, Rng& rng) {
   for (const auto& f : faults) {
-    if (!f || f->settings.kind != Kind::pg_refuse) continue;
+    if (!f) continue;
+    const bool at_start = f->settings.kind == Kind::pg_refuse ||
+                          (f->settings.kind == Kind::mysql_error && f->settings.code == 1040);
+    if (!at_start) continue;
     if (!rng.chance(f->settings.probability)) continue;
     f->shared->acted.fetch_add(1, std::memory_order_relaxed);
     return f;

@@ -27,7 +27,7 @@ using http::Tree;
 using http::TreeList;
 using http::TreeMap;
 
-enum class Protocol { postgres, redis };
+enum class Protocol { postgres, redis, mysql };
 std::string_view protocol_name(Protocol p);
 
 enum class Kind {
@@ -39,6 +39,8 @@ enum class Kind {
   redis_delay,
   redis_drop,
   redis_empty,
+  mysql_error,
+  mysql_delay,
 };
 
 // The statement kinds a PostgreSQL matcher names.
@@ -83,6 +85,8 @@ struct Settings {
   std::string sqlstate;  // five characters
   std::string severity;  // ERROR or FATAL
   std::string message;
+  // mysql_error: the error number (sqlstate and message above)
+  std::int64_t code = 0;
   // redis_error: the error line without its '-' ("BUSY Redis is busy ...")
   std::string reply;
   // pg_delay, redis_delay
@@ -145,7 +149,10 @@ struct Decision {
 Decision decide(std::span<const FaultRef> faults, Protocol protocol, const Statement& statement,
                 Rng& rng);
 
-// pg_refuse at startup: the first pg_refuse fault that fires, or null.
+Protocol protocol_of(Kind k);
+
+// At startup: the first pg_refuse (postgres) or mysql_error with code 1040
+// (mysql) that fires, or null.
 FaultRef refuse(std::span<const FaultRef> faults, Rng& rng);
 
 }  // namespace brownout::faults::db

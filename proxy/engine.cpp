@@ -168,6 +168,7 @@ std::optional<Protocol> protocol_from(std::string_view name) {
   if (name == "http") return Protocol::http;
   if (name == "postgres") return Protocol::postgres;
   if (name == "redis") return Protocol::redis;
+  if (name == "mysql") return Protocol::mysql;
   return std::nullopt;
 }
 
@@ -742,7 +743,8 @@ Task<> Link::run() {
       asio::co_spawn(io_,
                      run_db_session(self,
                                     protocol == Protocol::postgres ? faults::db::Protocol::postgres
-                                                                   : faults::db::Protocol::redis,
+                                    : protocol == Protocol::redis  ? faults::db::Protocol::redis
+                                                                   : faults::db::Protocol::mysql,
                                     pass_tls),
                      log_coroutine_exception);
     co_return;

@@ -26,8 +26,8 @@ struct EngineOptions {
 
 inline constexpr std::size_t kMaxFaultTypes = 32;
 
-enum class Protocol { tcp, http, postgres, redis };
-// "tcp", "http", "postgres", "redis"; nullopt for anything else.
+enum class Protocol { tcp, http, postgres, redis, mysql };
+// "tcp", "http", "postgres", "redis", "mysql"; nullopt for anything else.
 std::optional<Protocol> protocol_from(std::string_view name);
 
 struct ProxyCounters {

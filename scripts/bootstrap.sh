@@ -11,7 +11,7 @@ BROWNOUT_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libcli11-dev libtomlplusplus-dev libspdlog-dev doctest-dev
   python3 python3-psycopg2 curl jq netcat-openbsd procps postgresql redis-server redis-tools
-  chromium fonts-dejavu-core clang libclang-rt-14-dev
+  chromium fonts-dejavu-core clang libclang-rt-14-dev mariadb-server mariadb-client libdbd-mariadb-perl
 )
 
 install_missing() {

@@ -31,7 +31,7 @@ mkdir -p "$BUILD/artifacts"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
-for target in pg resp; do
+for target in pg resp mysql; do
   # New inputs go to a scratch corpus in the build tree; the committed seeds
   # are only read.
   work="$BUILD/corpus/$target"

@@ -1302,9 +1302,9 @@ TEST_CASE("profile: unsupported protocol") {
 name = "web"
 listen = "127.0.0.1:18080"
 upstream = "127.0.0.1:8080"
-protocol = "mysql"
+protocol = "mongodb"
 )";
-  only_error(load_text(body), at(body, 5, "\"mysql\""), {"mysql", "tcp", "http", "postgres"});
+  only_error(load_text(body), at(body, 5, "\"mongodb\""), {"mongodb", "tcp", "http", "mysql"});
 
   constexpr std::string_view udp = R"(
 [[proxy]]
@@ -1704,11 +1704,13 @@ TEST_CASE("profile: the scenario profiles have a header, phases and loopback lis
       CAPTURE(px.name);
       CHECK(px.listen.rfind("127.0.0.1:", 0) == 0);
       CHECK((px.protocol == "tcp" || px.protocol == "http" || px.protocol == "postgres" ||
-             px.protocol == "redis"));
+             px.protocol == "redis" || px.protocol == "mysql"));
     }
     // The database profiles show the database faults.
     if (std::string_view(name) == "postgres-brownout.toml")
       CHECK(p.fault("postgres", "serialization") != nullptr);
+    if (std::string_view(name) == "mysql-latency.toml")
+      CHECK(p.fault("mysql", "deadlocks") != nullptr);
     if (std::string_view(name) == "redis-flaky.toml") CHECK(p.fault("redis", "loading") != nullptr);
     // Every phase that names a fault turns something on.
     for (const auto& phase : p.phases)
