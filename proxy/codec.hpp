@@ -41,6 +41,33 @@ struct CodecHooks {
   std::function<void(const faults::db::Fault&, std::string_view what)> acted;
 };
 
+// The bytes a direction works on: what the last call left over (an
+// incomplete message), then the new chunk. Views into them stay valid until
+// the next begin(), as the actions that point at them must.
+class Intake {
+ public:
+  std::string_view begin(std::string_view chunk) {
+    buf_.erase(0, used_);
+    used_ = 0;
+    direct_ = buf_.empty();
+    if (direct_) return chunk;  // nothing left over: no copy
+    buf_.append(chunk);
+    return buf_;
+  }
+  // `in` (what begin() returned) was used up to `at`: the rest is kept.
+  void end(std::string_view in, std::size_t at) {
+    if (direct_)
+      buf_.assign(in.substr(at));
+    else
+      used_ = at;
+  }
+
+ private:
+  std::string buf_;
+  std::size_t used_ = 0;
+  bool direct_ = true;
+};
+
 // Pieces the codecs share.
 class Outbox {
  public:

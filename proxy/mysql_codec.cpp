@@ -65,18 +65,8 @@ Codec::Codec(CodecHooks hooks) : hooks_(std::move(hooks)) {}
 
 const Actions& Codec::from_client(std::string_view chunk) {
   cout_.clear();
-  cbuf_.erase(0, std::exchange(cused_, 0));
   if (closed_) return cout_.actions();
-  if (bytes_ && cbuf_.empty()) {
-    cout_.to_server(chunk);
-    return cout_.actions();
-  }
-  std::string_view in = chunk;
-  const bool buffered = !cbuf_.empty();
-  if (buffered) {
-    cbuf_.append(chunk);
-    in = cbuf_;
-  }
+  const std::string_view in = cin_.begin(chunk);
   std::size_t at = 0;
   while (!bytes_ && !closed_ && in.size() - at >= 4) {
     const std::size_t n = payload_size(in.substr(at));
@@ -93,10 +83,7 @@ const Actions& Codec::from_client(std::string_view chunk) {
     at = in.size();
   }
   if (closed_) at = in.size();
-  if (buffered)
-    cused_ = at;
-  else
-    cbuf_.assign(in.substr(at));
+  cin_.end(in, at);
   return cout_.actions();
 }
 
@@ -190,14 +177,8 @@ void Codec::client_packet(std::string_view p) {
 
 const Actions& Codec::from_server(std::string_view chunk) {
   sout_.clear();
-  sbuf_.erase(0, std::exchange(sused_, 0));
   if (closed_) return sout_.actions();
-  std::string_view in = chunk;
-  const bool buffered = !sbuf_.empty();
-  if (buffered) {
-    sbuf_.append(chunk);
-    in = sbuf_;
-  }
+  const std::string_view in = sin_.begin(chunk);
   std::size_t at = 0;
   while (at < in.size() && !closed_) {
     if (sleft_ > 0) {
@@ -228,10 +209,7 @@ const Actions& Codec::from_server(std::string_view chunk) {
     at += n;
   }
   if (closed_) at = in.size();
-  if (buffered)
-    sused_ = at;
-  else
-    sbuf_.assign(in.substr(at));
+  sin_.end(in, at);
   return sout_.actions();
 }
 

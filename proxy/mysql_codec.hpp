@@ -58,10 +58,8 @@ class Codec {
   bool closed_ = false;
   bool mariadb_ = false;    // the greeting says so
   std::uint32_t caps_ = 0;  // the client's
-  std::string cbuf_;
-  std::size_t cused_ = 0;
-  std::string sbuf_;
-  std::size_t sused_ = 0;
+  Intake cin_;
+  Intake sin_;
   std::size_t sleft_ = 0;  // bytes left of the server packet being passed
   bool sdrop_ = false;
   std::deque<Marker> markers_;

@@ -134,22 +134,10 @@ void Codec::to_bytes_mode(std::string_view rest) {
 
 const Actions& Codec::from_client(std::string_view chunk) {
   cout_.clear();
-  // The last call's actions are done: what they pointed to may go now.
-  cbuf_.erase(0, std::exchange(cused_, 0));
   if (closed_) return cout_.actions();
   // The server side may have turned to bytes: what was held goes first.
   if (bytes_ && !held_.empty()) cout_.to_server_owned(std::exchange(held_, {}));
-  if (bytes_ && cbuf_.empty()) {
-    cout_.to_server(chunk);
-    return cout_.actions();
-  }
-  // Work on the chunk itself when nothing is left over from the last one.
-  std::string_view in = chunk;
-  const bool buffered = !cbuf_.empty();
-  if (buffered) {
-    cbuf_.append(chunk);
-    in = cbuf_;
-  }
+  const std::string_view in = cin_.begin(chunk);
   std::size_t at = 0;
   while (at < in.size() && !bytes_ && !closed_) {
     const std::size_t used = client_message(in, at);
@@ -161,10 +149,7 @@ const Actions& Codec::from_client(std::string_view chunk) {
     at = in.size();
   }
   if (closed_) at = in.size();
-  if (buffered)
-    cused_ = at;  // views into cbuf_ stay valid until the next call
-  else
-    cbuf_.assign(in.substr(at));
+  cin_.end(in, at);
   return cout_.actions();
 }
 
@@ -430,14 +415,8 @@ void Codec::finish_unit(std::string_view) {
 
 const Actions& Codec::from_server(std::string_view chunk) {
   sout_.clear();
-  sbuf_.erase(0, std::exchange(sused_, 0));
   if (closed_) return sout_.actions();
-  std::string_view in = chunk;
-  const bool buffered = !sbuf_.empty();
-  if (buffered) {
-    sbuf_.append(chunk);
-    in = sbuf_;
-  }
+  const std::string_view in = sin_.begin(chunk);
   std::size_t at = 0;
   if (awaiting_tls_answer_ && !in.empty()) {
     awaiting_tls_answer_ = false;
@@ -460,10 +439,7 @@ const Actions& Codec::from_server(std::string_view chunk) {
     at += used;
   }
   if (closed_) at = in.size();
-  if (buffered)
-    sused_ = at;
-  else
-    sbuf_.assign(in.substr(at));
+  sin_.end(in, at);
   return sout_.actions();
 }
 

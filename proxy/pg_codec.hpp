@@ -86,12 +86,10 @@ class Codec {
 
   CodecHooks hooks_;
   Options options_;
-  Outbox cout_;            // client -> server actions
-  Outbox sout_;            // server -> client actions
-  std::string cbuf_;       // client bytes of an incomplete message
-  std::string sbuf_;       // server bytes of an incomplete header
-  std::size_t cused_ = 0;  // of cbuf_, by the last call (erased at the next)
-  std::size_t sused_ = 0;
+  Outbox cout_;  // client -> server actions
+  Outbox sout_;  // server -> client actions
+  Intake cin_;   // client bytes: an incomplete message is kept whole
+  Intake sin_;   // server bytes: only an incomplete header is kept
   bool startup_ = true;
   bool awaiting_tls_answer_ = false;
   bool bytes_ = false;
