@@ -33,7 +33,8 @@ using faults::EndKind;
 namespace {
 
 constexpr std::size_t kBufferSize = 256 * 1024;
-constexpr int kReadsPerWake = 16;  // fairness between links sharing a thread
+constexpr std::size_t kBulkRead = 16 * 1024;  // a planned read this full marks a bulk stream
+constexpr int kReadsPerWake = 16;             // fairness between links sharing a thread
 
 // Fast-path buffers live in a per-thread pool and are held only while bytes
 // flow, so an idle link holds no buffer at all.
@@ -189,6 +190,7 @@ struct Planned {
   Timer wake_reader;
   bool writer_running = false;
   bool writing = false;  // a write from the ring is in flight: the ring must not move
+  bool bulk = false;     // the last read filled a large span: read big from now on
 };
 
 struct Direction {
@@ -433,6 +435,9 @@ faults::Result<std::string> ProxyImpl::listen(const std::string& address) {
   if (acceptor->open(endpoint.protocol(), ec); ec)
     return R::fail(where + ": socket: " + error_text(ec.message()));
   acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
+  // setsockopt per proxy instead of one per connection.
+  acceptor->set_option(tcp::no_delay(true), ec);
   if (acceptor->bind(endpoint, ec); ec)
     return R::fail(where + ": bind: " + error_text(ec.message()));
   if (acceptor->listen(4096, ec); ec)
@@ -729,8 +734,7 @@ Task<> Link::run() {
   counted_active_ = true;
   bump(counters().active);
 
-  client_.set_option(tcp::no_delay(true), ec);
-  upstream_.set_option(tcp::no_delay(true), ec);
+  upstream_.set_option(tcp::no_delay(true), ec);  // the client's came from the listener
 
   const auto [protocol, header_faults, pass_tls] = proxy_->protocol();
   header_faults_ = header_faults;
@@ -880,16 +884,22 @@ void Link::fall_back_to_bytes(std::string client_pending, std::string upstream_p
 
 void Link::finish_direction(Direction& d) {
   d.done = true;
+  if (up_.done && down_.done) {
+    close(false);  // closing sends the FIN a shutdown would: no shutdown first
+    return;
+  }
   boost::system::error_code ec;
   d.dst->shutdown(Socket::shutdown_send, ec);
-  if (up_.done && down_.done) close(false);
 }
 
 Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
   // Asio's reactor is edge-triggered: a wait only completes on new readiness.
   // So we wait only after a read found the socket empty; otherwise we read on
   // (yielding to other links between bursts).
-  bool readable = false;
+  // The client usually spoke while the upstream connection was being made:
+  // its direction reads first (an empty socket costs one recv, as the wait's
+  // re-arm would), the upstream's waits.
+  bool readable = &d == &up_;
   int reads = 0;  // reads since this direction last let other links run
   while (!closed_) {
     // Backpressure: a planned direction whose bound is reached stops reading.
@@ -900,6 +910,8 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
     }
     if (!readable) {
       reads = 0;
+      // An idle planned direction keeps no storage (its ring is empty).
+      if (d.planned && !d.planned->writer_running) d.planned->ring.trim();
       auto [wec] = co_await d.src->async_wait(Socket::wait_read, nothrow);
       if (closed_) co_return;
       if (wec) {
@@ -981,10 +993,11 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
 // Reads one chunk into the ring and runs it through the chain.
 Link::ReadResult Link::read_planned(Direction& d) {
   Planned& p = *d.planned;
-  auto room = p.ring.writable(kBufferSize, !p.writing);
+  auto room = p.ring.writable(kBufferSize, !p.writing, p.bulk);
   if (room.empty()) return ReadResult::more;
   boost::system::error_code ec;
   const std::size_t n = recv_now(*d.src, room.data(), room.size(), ec);
+  p.bulk = n == room.size() && n >= kBulkRead;
   if (ec == asio::error::would_block) return ReadResult::empty;
   auto ctx = context(p);
   if (ec == asio::error::eof) {

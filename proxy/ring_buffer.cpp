@@ -14,16 +14,20 @@ constexpr std::size_t kMinContiguous = 4096;
 RingBuffer::RingBuffer(std::uint64_t start_offset, std::size_t max_capacity)
     : max_capacity_(std::bit_floor(std::max(max_capacity, kInitialCapacity))),
       head_(start_offset),
-      tail_(start_offset) {}
+      tail_(start_offset),
+      origin_(start_offset) {}
 
-std::span<char> RingBuffer::writable(std::size_t want, bool may_grow) {
+std::span<char> RingBuffer::writable(std::size_t want, bool may_grow, bool eager) {
   want = std::max<std::size_t>(want, 1);
   if (capacity_ == 0) {
     if (!may_grow) return {};
-    grow(kInitialCapacity);
+    origin_ = head_;
+    grow(eager ? want : kInitialCapacity);
+  } else if (eager && may_grow && capacity_ < want && capacity_ < max_capacity_) {
+    grow(want);
   }
   for (;;) {
-    const std::size_t pos = static_cast<std::size_t>(head_ & (capacity_ - 1));
+    const std::size_t pos = this->pos(head_);
     const std::size_t free_total = capacity_ - size();
     const std::size_t contiguous = std::min(capacity_ - pos, free_total);
     if (contiguous >= std::min(want, kMinContiguous) || capacity_ >= max_capacity_ || !may_grow) {
@@ -35,12 +39,13 @@ std::span<char> RingBuffer::writable(std::size_t want, bool may_grow) {
 
 void RingBuffer::release_to(std::uint64_t offset) {
   tail_ = std::clamp(offset, tail_, head_);
+  if (tail_ == head_) origin_ = head_;
 }
 
 int RingBuffer::readable(std::uint64_t offset, std::size_t size,
                          std::span<const char> (&out)[2]) const {
   if (size == 0) return 0;
-  const std::size_t pos = static_cast<std::size_t>(offset & (capacity_ - 1));
+  const std::size_t pos = this->pos(offset);
   const std::size_t first = std::min(size, capacity_ - pos);
   out[0] = {data_.get() + pos, first};
   if (first == size) return 1;
@@ -60,8 +65,8 @@ void RingBuffer::grow(std::size_t at_least) {
   auto fresh = std::make_unique_for_overwrite<char[]>(next);
   // Copy the held bytes to where their offsets map in the new storage.
   for (std::uint64_t off = tail_; off < head_;) {
-    const std::size_t from = static_cast<std::size_t>(off & (capacity_ - 1));
-    const std::size_t to = static_cast<std::size_t>(off & (next - 1));
+    const std::size_t from = pos(off);
+    const std::size_t to = static_cast<std::size_t>(off - origin_) & (next - 1);
     const std::size_t n =
         std::min({static_cast<std::size_t>(head_ - off), capacity_ - from, next - to});
     std::memcpy(fresh.get() + to, data_.get() + from, n);

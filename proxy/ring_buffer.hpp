@@ -23,7 +23,10 @@ class RingBuffer {
 
   // Contiguous space to read into, growing the storage when `may_grow` (never
   // while a write from the current storage is in flight); empty when full.
-  std::span<char> writable(std::size_t want, bool may_grow);
+  // `eager` (a bulk stream: the last read filled what it was offered) grows
+  // the storage up to `want` at once, so bulk reads are as large as the fast
+  // path's.
+  std::span<char> writable(std::size_t want, bool may_grow, bool eager = false);
   // Whether writable() would offer any space; allocates nothing.
   bool can_write(bool may_grow) const {
     if (capacity_ == 0) return may_grow;
@@ -39,7 +42,7 @@ class RingBuffer {
 
   // XORs the stored byte at `offset` with `mask` (it must be held).
   void flip(std::uint64_t offset, std::uint8_t mask) {
-    data_[static_cast<std::size_t>(offset) & (capacity_ - 1)] ^= static_cast<char>(mask);
+    data_[pos(offset)] ^= static_cast<char>(mask);
   }
 
   // Frees the storage when nothing is held (an idle direction costs nothing).
@@ -47,12 +50,18 @@ class RingBuffer {
 
  private:
   void grow(std::size_t at_least);
+  std::size_t pos(std::uint64_t offset) const {
+    return static_cast<std::size_t>(offset - origin_) & (capacity_ - 1);
+  }
 
   std::unique_ptr<char[]> data_;
   std::size_t capacity_ = 0;  // a power of two, or 0 when no storage is held
   std::size_t max_capacity_;
   std::uint64_t head_;
   std::uint64_t tail_;
+  // The offset stored at position 0. Moved to head_ whenever the ring is
+  // empty, so a drained ring offers its whole storage as one span again.
+  std::uint64_t origin_;
 };
 
 }  // namespace brownout::proxy

@@ -107,8 +107,8 @@ TEST_CASE("ring_buffer: write, commit and read back at the stream offsets") {
 TEST_CASE("ring_buffer: round-trips across the wrap-around") {
   RingBuffer rb(0, k64K);  // no growth: the ring must wrap
   REQUIRE(fill(rb, 60000) == 60000);
-  rb.release_to(60000);
-  CHECK(rb.size() == 0);
+  rb.release_to(59000);  // one byte still held: the ring keeps its mapping
+  CHECK(rb.size() == 1000);
 
   // At position 60000 only 5536 bytes are contiguous before the end.
   auto room = rb.writable(10000, true);
@@ -276,4 +276,43 @@ TEST_CASE("ring_buffer: without may_grow, only the free space of the current sto
   CHECK(rb.capacity() == k64K);
   CHECK_FALSE(rb.can_write(false));
   CHECK(holds(rb, 0, k64K));
+}
+
+TEST_CASE("ring_buffer: a drained ring offers its whole storage as one span again") {
+  RingBuffer rb(0, 1 << 20);
+  REQUIRE(fill(rb, 40 * 1024) == 40 * 1024);
+  REQUIRE(rb.capacity() == k64K);
+  rb.release_to(rb.head());
+  // Without the rebase the span would end at the storage's end (24 KiB).
+  auto room = rb.writable(k64K, false);
+  CHECK(room.size() == k64K);
+  for (std::size_t i = 0; i < room.size(); ++i) room[i] = byte_at(rb.head() + i);
+  rb.commit(room.size());
+  CHECK(holds(rb, 40 * 1024, k64K));
+  // A partly drained ring keeps its mapping: held bytes stay where they are.
+  rb.release_to(40 * 1024 + 1000);
+  CHECK(holds(rb, 40 * 1024 + 1000, k64K - 1000));
+}
+
+TEST_CASE("ring_buffer: eager growth reaches the wanted size at once, keeping held bytes") {
+  RingBuffer rb(7, 1 << 20);
+  auto first = rb.writable(256 * 1024, true, true);
+  CHECK(first.size() == 256 * 1024);
+  CHECK(rb.capacity() == 256 * 1024);
+
+  RingBuffer held(7, 1 << 20);
+  REQUIRE(fill(held, 10000) == 10000);
+  REQUIRE(held.capacity() == k64K);
+  held.release_to(7 + 3000);
+  auto room = held.writable(256 * 1024, true, true);
+  CHECK(held.capacity() == 256 * 1024);
+  CHECK(room.size() >= 128 * 1024);
+  CHECK(holds(held, 7 + 3000, 7000));
+  // Never past the bound, never while a write is in flight.
+  RingBuffer small(0, 128 * 1024);
+  REQUIRE(fill(small, 100) == 100);
+  (void)small.writable(256 * 1024, false, true);
+  CHECK(small.capacity() == k64K);
+  (void)small.writable(256 * 1024, true, true);
+  CHECK(small.capacity() == 128 * 1024);
 }
