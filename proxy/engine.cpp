@@ -32,29 +32,12 @@ using faults::EndKind;
 
 namespace {
 
-constexpr std::size_t kBufferSize = 256 * 1024;
+constexpr std::size_t kBufferSize = BlockPool::kBlockSize;
 constexpr std::size_t kBulkRead = 16 * 1024;  // a planned read this full marks a bulk stream
 constexpr int kReadsPerWake = 16;             // fairness between links sharing a thread
 
-// Fast-path buffers live in a per-thread pool and are held only while bytes
-// flow, so an idle link holds no buffer at all.
-class BufferPool {
- public:
-  std::unique_ptr<char[]> acquire() {
-    if (free_.empty()) return std::make_unique_for_overwrite<char[]>(kBufferSize);
-    auto b = std::move(free_.back());
-    free_.pop_back();
-    return b;
-  }
-  void release(std::unique_ptr<char[]> b) {
-    if (free_.size() < 16) free_.push_back(std::move(b));
-  }
-
- private:
-  std::vector<std::unique_ptr<char[]>> free_;
-};
-
-thread_local BufferPool buffer_pool;
+// Fast-path buffers come from the per-thread BlockPool (ring_buffer.hpp) and
+// are held only while bytes flow, so an idle link holds no buffer at all.
 
 // One non-blocking recv/send straight on the descriptor (MSG_DONTWAIT), so
 // the sockets never need an ioctl to switch modes. EOF is asio::error::eof,
@@ -96,8 +79,8 @@ std::size_t send_now(S& socket, const char* data, std::size_t size, boost::syste
 }
 
 struct PooledBuffer {
-  PooledBuffer() : data(buffer_pool.acquire()) {}
-  ~PooledBuffer() { buffer_pool.release(std::move(data)); }
+  PooledBuffer() : data(BlockPool::acquire()) {}
+  ~PooledBuffer() { BlockPool::release(std::move(data)); }
   PooledBuffer(const PooledBuffer&) = delete;
   PooledBuffer& operator=(const PooledBuffer&) = delete;
   std::unique_ptr<char[]> data;
@@ -1020,7 +1003,13 @@ Link::ReadResult Link::read_planned(Direction& d) {
     if (piece.size) p.queue.push_back(piece);
   if (p.plan.end.kind != EndKind::none) p.end = p.plan.end;
   if (!write_due(d, ctx.now)) return ReadResult::done;
-  if (p.queue.empty()) p.ring.release_to(p.ring.head());  // everything read was dropped
+  if (p.queue.empty()) {
+    // Everything read went out (or was dropped): the storage goes back to the
+    // pool, so the next read, this link's or another's, takes a block that
+    // is still in the cache, as the fast path does.
+    p.ring.release_to(p.ring.head());
+    p.ring.trim();
+  }
   // The writer is needed only for what must wait (or did not fit) and for ends.
   if (!p.queue.empty() || p.end.kind != EndKind::none) start_writer(d);
   if (d.reader_done) return ReadResult::done;

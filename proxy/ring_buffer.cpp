@@ -3,13 +3,41 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 namespace brownout::proxy {
 
 namespace {
 constexpr std::size_t kInitialCapacity = 64 * 1024;
 constexpr std::size_t kMinContiguous = 4096;
+constexpr std::size_t kPoolKept = 16;  // blocks a thread keeps for reuse
+
+thread_local std::vector<std::unique_ptr<char[]>> pool;
+
+// Storage of `size` bytes: a pooled block when that is its size.
+std::unique_ptr<char[]> allocate(std::size_t size) {
+  if (size == BlockPool::kBlockSize) return BlockPool::acquire();
+  return std::make_unique_for_overwrite<char[]>(size);
+}
+void free_storage(std::unique_ptr<char[]> data, std::size_t size) {
+  if (size == BlockPool::kBlockSize) BlockPool::release(std::move(data));
+}
 }  // namespace
+
+std::unique_ptr<char[]> BlockPool::acquire() {
+  if (pool.empty()) return std::make_unique_for_overwrite<char[]>(kBlockSize);
+  auto b = std::move(pool.back());
+  pool.pop_back();
+  return b;
+}
+
+void BlockPool::release(std::unique_ptr<char[]> block) {
+  if (block && pool.size() < kPoolKept) pool.push_back(std::move(block));
+}
+
+RingBuffer::~RingBuffer() {
+  free_storage(std::move(data_), capacity_);
+}
 
 RingBuffer::RingBuffer(std::uint64_t start_offset, std::size_t max_capacity)
     : max_capacity_(std::bit_floor(std::max(max_capacity, kInitialCapacity))),
@@ -55,14 +83,14 @@ int RingBuffer::readable(std::uint64_t offset, std::size_t size,
 
 void RingBuffer::trim() {
   if (size() == 0 && capacity_ != 0) {
-    data_.reset();
+    free_storage(std::move(data_), capacity_);
     capacity_ = 0;
   }
 }
 
 void RingBuffer::grow(std::size_t at_least) {
   const std::size_t next = std::min(std::bit_ceil(at_least), max_capacity_);
-  auto fresh = std::make_unique_for_overwrite<char[]>(next);
+  auto fresh = allocate(next);
   // Copy the held bytes to where their offsets map in the new storage.
   for (std::uint64_t off = tail_; off < head_;) {
     const std::size_t from = pos(off);
@@ -72,6 +100,7 @@ void RingBuffer::grow(std::size_t at_least) {
     std::memcpy(fresh.get() + to, data_.get() + from, n);
     off += n;
   }
+  free_storage(std::move(data_), capacity_);
   data_ = std::move(fresh);
   capacity_ = next;
 }

@@ -11,9 +11,22 @@
 
 namespace brownout::proxy {
 
+// The data plane's read buffers: blocks of kBlockSize bytes kept in a
+// per-thread pool, so the block a link just gave back (still in the CPU's
+// cache) is the next one taken. The fast path reads into them; a ring of
+// exactly one block takes its storage from the pool too.
+struct BlockPool {
+  static constexpr std::size_t kBlockSize = 256 * 1024;
+  static std::unique_ptr<char[]> acquire();
+  static void release(std::unique_ptr<char[]> block);
+};
+
 class RingBuffer {
  public:
   RingBuffer(std::uint64_t start_offset, std::size_t max_capacity);
+  ~RingBuffer();
+  RingBuffer(const RingBuffer&) = delete;
+  RingBuffer& operator=(const RingBuffer&) = delete;
 
   std::uint64_t head() const { return head_; }  // offset one past the last byte stored
   std::uint64_t tail() const { return tail_; }  // offset of the oldest byte still held
