@@ -4,6 +4,7 @@
 // the plans the fault chain makes (timed writes and the direction's end).
 #include "proxy/engine.hpp"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -17,6 +18,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -76,6 +78,24 @@ std::size_t send_now(S& socket, const char* data, std::size_t size, boost::syste
              : boost::system::error_code(errno, boost::system::system_category());
     return 0;
   }
+}
+
+// Sends all of `data`, waiting (up to 10 s) for room when the socket is full;
+// for the few bytes a codec read ahead, where no coroutine can wait.
+template <class S>
+bool send_all_now(S& socket, std::string_view data) {
+  while (!data.empty()) {
+    boost::system::error_code ec;
+    const std::size_t n = send_now(socket, data.data(), data.size(), ec);
+    if (ec == asio::error::would_block) {
+      pollfd pfd{socket.native_handle(), POLLOUT, 0};
+      if (::poll(&pfd, 1, 10000) <= 0) return false;
+      continue;
+    }
+    if (ec) return false;
+    data.remove_prefix(n);
+  }
+  return true;
 }
 
 struct PooledBuffer {
@@ -229,6 +249,7 @@ class Link final : public HttpHost, public std::enable_shared_from_this<Link> {
   // false when one refused it (the link is closed or left hanging).
   Task<bool> admit(std::shared_ptr<Link> self, std::shared_ptr<const faults::ChainSet> set);
   Task<> hang(std::shared_ptr<Link> self);
+  Task<boost::system::error_code> connect_upstream(const tcp::endpoint& endpoint);
   // The client closed or reset its end (checked without reading its bytes).
   bool client_gone() {
     char c;
@@ -682,6 +703,38 @@ Task<> Link::hang([[maybe_unused]] std::shared_ptr<Link> self) {
   }
 }
 
+// Connects upstream_ to an address. Asio's async_connect always waits for
+// writability (an EPOLL_CTL_MOD that also leaves EPOLLOUT registered for the
+// link's life), then asks poll and SO_ERROR; on loopback the handshake is
+// over before connect(2) returns, so one poll(2) with no timeout tells, and
+// only a connection still in progress waits.
+Task<boost::system::error_code> Link::connect_upstream(const tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  upstream_.open(endpoint.protocol(), ec);
+  if (!ec) upstream_.non_blocking(true, ec);
+  if (ec) co_return ec;
+  upstream_.set_option(tcp::no_delay(true), ec);
+  const int fd = upstream_.native_handle();
+  int rc;
+  do {
+    rc = ::connect(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) co_return ec;
+  if (errno != EINPROGRESS)
+    co_return boost::system::error_code(errno, boost::system::system_category());
+  pollfd pfd{fd, POLLOUT, 0};
+  if (::poll(&pfd, 1, 0) == 1 && pfd.revents == POLLOUT) co_return ec;  // connected
+  if (pfd.revents == 0) {
+    auto [wec] = co_await upstream_.async_wait(Socket::wait_write, nothrow);
+    if (wec) co_return wec;
+  }
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+  co_return error ? boost::system::error_code(error, boost::system::system_category())
+                  : boost::system::error_code();
+}
+
 Task<> Link::run() {
   auto self = shared_from_this();
   boost::system::error_code ec;
@@ -691,7 +744,7 @@ Task<> Link::run() {
   const auto upstream = proxy_->upstream();
   const std::string& target = upstream.address;
   if (upstream.endpoint) {
-    std::tie(ec) = co_await upstream_.async_connect(*upstream.endpoint, nothrow);
+    ec = co_await connect_upstream(*upstream.endpoint);
   } else if (auto hp = split_host_port(target); hp) {
     Resolver resolver(io_);
     auto [rec, results] = co_await resolver.async_resolve(hp.value->host, hp.value->port, nothrow);
@@ -717,7 +770,8 @@ Task<> Link::run() {
   counted_active_ = true;
   bump(counters().active);
 
-  upstream_.set_option(tcp::no_delay(true), ec);  // the client's came from the listener
+  if (!upstream.endpoint)                           // connect_upstream set it already
+    upstream_.set_option(tcp::no_delay(true), ec);  // the client's came from the listener
 
   const auto [protocol, header_faults, pass_tls] = proxy_->protocol();
   header_faults_ = header_faults;
@@ -847,11 +901,8 @@ void Link::count_bytes(bool upstream, std::size_t n) {
 }
 
 void Link::fall_back_to_bytes(std::string client_pending, std::string upstream_pending) {
-  boost::system::error_code ec;
   // Bytes the codec had read ahead go first (small: a header's worth).
-  if (!client_pending.empty()) asio::write(upstream_, asio::buffer(client_pending), ec);
-  if (!ec && !upstream_pending.empty()) asio::write(client_, asio::buffer(upstream_pending), ec);
-  if (ec) {
+  if (!send_all_now(upstream_, client_pending) || !send_all_now(client_, upstream_pending)) {
     close(true);
     return;
   }
