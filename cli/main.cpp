@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
   serve->add_option("--log-format", log_format, "text or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
-  serve->add_option("--workers", options.workers, "Worker threads (default: one per core)")
+  serve
+      ->add_option("--workers", options.workers,
+                   "Data-plane threads (default: one per two cores, at least one)")
       ->check(CLI::Range(1u, 256u));
   serve
       ->add_option("--max-inflight", options.max_inflight,

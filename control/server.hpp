@@ -17,7 +17,7 @@ struct ServerOptions {
   unsigned port = 8474;
   std::string config;                 // Toxiproxy JSON proxy list
   std::optional<std::uint64_t> seed;  // absent: random, and logged so a run can be repeated
-  unsigned workers = 0;               // 0: one per core
+  unsigned workers = 0;               // 0: one per two cores (at least one)
   std::size_t max_inflight = 4 << 20;
   std::string events;                 // JSON lines of fault events: a file, "-" for stdout, "" none
   std::vector<std::string> profiles;  // TOML profiles, merged; reloaded on SIGHUP

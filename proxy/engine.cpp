@@ -1181,7 +1181,11 @@ Task<> Link::writer([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
 // Engine
 
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
-  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
+  // By default one worker for every two cores: the proxy shares the machine
+  // with the load and the servers it sits between, and on 2 cores one worker
+  // beat two on most figures of bench/run (bench/README.md, "One worker or
+  // two").
+  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency() / 2);
   impl_->options = options;
   for (unsigned i = 0; i < options.workers; ++i)
     impl_->workers.push_back(std::make_unique<Worker>());

@@ -18,7 +18,7 @@
 namespace brownout::proxy {
 
 struct EngineOptions {
-  unsigned workers = 0;                // 0: one per core
+  unsigned workers = 0;                // 0: one per two cores (at least one)
   std::uint64_t seed = 0;              // seeds every link's random source
   std::size_t max_inflight = 4 << 20;  // bytes a faulted direction may hold
   std::shared_ptr<EventSink> events;   // optional
