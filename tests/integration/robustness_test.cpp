@@ -2,6 +2,8 @@
 // garbage must never crash it or leak descriptors.
 #include <sys/resource.h>
 
+#include <thread>
+
 #include "support/harness.hpp"
 
 using namespace brownout::test;
@@ -26,6 +28,28 @@ TEST_CASE("an unreachable upstream closes the client promptly and others keep wo
   send_all(c.get(), "still here");
   CHECK(recv_exact(c.get(), 10) == "still here");
   CHECK(h.registry().counters().front().second.upstream_failures == 20);
+}
+
+TEST_CASE("an upstream slow to complete the handshake: the proxy waits for it, then relays") {
+  Harness h;
+  std::uint16_t port = 0;
+  Fd listener = listen_tcp(port);
+  ::listen(listener.get(), 0);    // an accept queue of one place
+  Fd filler = connect_tcp(port);  // takes it: the next SYN is dropped and retried (~1 s)
+  REQUIRE(filler);
+  const auto proxy = h.proxy("slow", "127.0.0.1:" + std::to_string(port));
+  Fd c = connect_tcp(proxy);
+  REQUIRE(c);
+  REQUIRE(send_all(c.get(), "ping"));  // waits in the client's socket meanwhile
+  std::this_thread::sleep_for(300ms);  // the proxy's connect is still in progress
+  Fd first = accept_tcp(listener);     // the filler: a place frees
+  REQUIRE(first);
+  Fd upstream = accept_tcp(listener, 10s);  // the proxy's, after its SYN is retried
+  REQUIRE(upstream);
+  CHECK(recv_exact(upstream.get(), 4) == "ping");
+  REQUIRE(send_all(upstream.get(), "pong"));
+  CHECK(recv_exact(c.get(), 4) == "pong");
+  CHECK(h.registry().counters().front().second.upstream_failures == 0);
 }
 
 TEST_CASE("thousands of rude peers leave no descriptor behind") {
