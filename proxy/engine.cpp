@@ -713,7 +713,8 @@ Task<boost::system::error_code> Link::connect_upstream(const tcp::endpoint& endp
   upstream_.open(endpoint.protocol(), ec);
   if (!ec) upstream_.non_blocking(true, ec);
   if (ec) co_return ec;
-  upstream_.set_option(tcp::no_delay(true), ec);
+  boost::system::error_code ignored;  // without TCP_NODELAY the link still works
+  upstream_.set_option(tcp::no_delay(true), ignored);
   const int fd = upstream_.native_handle();
   int rc;
   do {
@@ -944,8 +945,6 @@ Task<> Link::pump([[maybe_unused]] std::shared_ptr<Link> self, Direction& d) {
     }
     if (!readable) {
       reads = 0;
-      // An idle planned direction keeps no storage (its ring is empty).
-      if (d.planned && !d.planned->writer_running) d.planned->ring.trim();
       auto [wec] = co_await d.src->async_wait(Socket::wait_read, nothrow);
       if (closed_) co_return;
       if (wec) {

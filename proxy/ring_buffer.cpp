@@ -49,7 +49,6 @@ std::span<char> RingBuffer::writable(std::size_t want, bool may_grow, bool eager
   want = std::max<std::size_t>(want, 1);
   if (capacity_ == 0) {
     if (!may_grow) return {};
-    origin_ = head_;
     grow(eager ? want : kInitialCapacity);
   } else if (eager && may_grow && capacity_ < want && capacity_ < max_capacity_) {
     grow(want);

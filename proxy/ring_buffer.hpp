@@ -72,8 +72,9 @@ class RingBuffer {
   std::size_t max_capacity_;
   std::uint64_t head_;
   std::uint64_t tail_;
-  // The offset stored at position 0. Moved to head_ whenever the ring is
-  // empty, so a drained ring offers its whole storage as one span again.
+  // The offset stored at position 0. Moved to head_ whenever release_to()
+  // empties the ring (so an empty ring always has origin_ == head_), and a
+  // drained ring offers its whole storage as one span again.
   std::uint64_t origin_;
 };
 
